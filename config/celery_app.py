@@ -1,0 +1,89 @@
+"""The one Celery app: queues, routes by task name, and the delivery guarantees we rely on."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from celery import Celery
+from kombu import Queue
+
+from config.settings import Settings, get_settings
+
+# Task names are explicit and stable: routes, producers and replays refer to them by name.
+PUSH_SEND = "notifier.push.send"
+RECEIPTS_CHECK = "notifier.receipts.check"
+SMS_SEND = "notifier.sms.send"
+MAINTENANCE_SWEEP = "notifier.maintenance.sweep"
+
+QUEUES = ("push", "receipts", "sms", "maintenance")
+ROUTES = {
+    PUSH_SEND: "push",
+    RECEIPTS_CHECK: "receipts",
+    SMS_SEND: "sms",
+    MAINTENANCE_SWEEP: "maintenance",
+}
+
+
+def _transport_options(settings: Settings) -> dict[str, Any]:
+    if settings.uses_filesystem_broker:
+        folder = str(settings.broker_folder)
+        return {
+            "data_folder_in": folder,
+            "data_folder_out": folder,
+            "control_folder": str(settings.broker_folder / "control"),
+            "polling_interval": settings.filesystem_broker_poll_seconds,
+        }
+    # A task not acked within this many seconds is handed to another worker (Redis transport).
+    return {"visibility_timeout": settings.broker_visibility_timeout}
+
+
+def celery_config(settings: Settings) -> dict[str, Any]:
+    """Celery options; each non-default one carries its reason."""
+    return {
+        "broker_url": settings.broker,
+        "broker_transport_options": _transport_options(settings),
+        # Keep retrying the broker at start-up instead of crash-looping while it comes back.
+        "broker_connection_retry_on_startup": True,
+        # The database holds all state; results would only fill the broker.
+        "task_ignore_result": True,
+        "result_backend": None,
+        # Only JSON crosses the broker: task arguments are ids, never pickled objects.
+        "task_serializer": "json",
+        "accept_content": ["json"],
+        # Ack after the task body ran, and give the message back if the child process dies,
+        # so a crash mid-task means redelivery; conditional claims make the rerun harmless.
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        # One reserved message per process: a killed worker strands as little as possible.
+        "worker_prefetch_multiplier": 1,
+        "task_queues": [Queue(name) for name in QUEUES],
+        "task_default_queue": "push",
+        "task_routes": {name: {"queue": queue} for name, queue in ROUTES.items()},
+        "beat_schedule": {
+            "sweep": {"task": MAINTENANCE_SWEEP, "schedule": settings.sweep_interval_seconds},
+        },
+        "worker_hijack_root_logger": False,
+        "enable_utc": True,
+    }
+
+
+def make_app(settings: Settings | None = None) -> Celery:
+    """The worker-side app: configured from the environment, with every task module included."""
+    settings = settings or get_settings()
+    app = app_for(settings)
+    app.conf.include = ["workers.push", "workers.receipts", "workers.sms", "workers.maintenance"]
+    return app
+
+
+@lru_cache(maxsize=4)
+def app_for(settings: Settings) -> Celery:
+    """An app for these settings; producers publish through it by task name only."""
+    if settings.uses_filesystem_broker:
+        (settings.broker_folder / "control").mkdir(parents=True, exist_ok=True)
+    app = Celery("notifier", set_as_current=False)
+    app.conf.update(celery_config(settings))
+    return app
+
+
+app = make_app()

@@ -1,0 +1,118 @@
+"""Environment → one frozen Settings object.
+
+Every knob is a `NOTIFIER_*` variable; the defaults need no server at all (an SQLite file and
+kombu's filesystem broker under `NOTIFIER_HOME`), so `notifier demo` runs on a bare machine and
+the same code runs on PostgreSQL + Redis by changing two URLs.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+
+class SettingsError(ValueError):
+    """A NOTIFIER_* variable could not be parsed; the message names it."""
+
+
+def _parse_bool(raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError("expected one of 1/0, true/false, yes/no, on/off")
+
+
+_PARSERS: dict[type | str, Callable[[str], Any]] = {
+    "int": int,
+    "float": float,
+    "bool": _parse_bool,
+    "str": str,
+    "str | None": lambda raw: raw or None,
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Typed configuration; each field's env var is NOTIFIER_<FIELD NAME IN UPPER CASE>."""
+
+    home: str = "var"
+    database_url: str = ""
+    broker_url: str = ""
+    # Redis redelivers an unacked task after this many seconds; every countdown we use stays
+    # well below it (receipt checks further out are found by the maintenance sweep instead).
+    broker_visibility_timeout: int = 3600
+    max_countdown_seconds: int = 600
+    sweep_interval_seconds: float = 5.0
+    filesystem_broker_poll_seconds: float = 0.05
+
+    api_url: str = "http://127.0.0.1:8000"
+
+    apns_url: str = "https://api.push.apple.com"
+    apns_key_file: str | None = None
+    apns_key_id: str = ""
+    apns_team_id: str = ""
+    apns_topic: str = ""
+    fcm_url: str = "https://fcm.googleapis.com"
+    fcm_service_account_file: str | None = None
+    push_concurrency: int = 100
+    push_timeout_seconds: float = 10.0
+
+    carrier_url: str = "http://127.0.0.1:8003"
+    carrier_access_key: str = "demo"
+    sms_default_signature: str | None = None
+
+    receipt_deadline_default: int = 30
+    receipt_deadline_min: int = 15
+    receipt_deadline_max: int = 3 * 24 * 3600
+    message_ttl_default: int = 24 * 3600
+    max_attempts: int = 5
+    retry_base_seconds: float = 1.0
+    retry_cap_seconds: float = 120.0
+
+    @property
+    def home_path(self) -> Path:
+        return Path(self.home).resolve()
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home_path / 'notifier.db'}"
+
+    @property
+    def broker(self) -> str:
+        return self.broker_url or "filesystem://"
+
+    @property
+    def broker_folder(self) -> Path:
+        return self.home_path / "broker"
+
+    @property
+    def uses_filesystem_broker(self) -> bool:
+        return self.broker.startswith("filesystem://")
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Build Settings from `env` (default: os.environ)."""
+    source = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    for f in fields(Settings):
+        var = f"NOTIFIER_{f.name.upper()}"
+        if var not in source:
+            continue
+        parser = _PARSERS[str(f.type)]
+        try:
+            values[f.name] = parser(source[var])
+        except ValueError as exc:
+            raise SettingsError(f"{var}={source[var]!r}: {exc}") from exc
+    return Settings(**values)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return load_settings()

@@ -1,0 +1,126 @@
+"""HTTP API: parse, authenticate, call the producer, answer. No rules live here."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import Body, Depends, FastAPI, Header, Request
+from fastapi.responses import JSONResponse
+
+from notifier import producer
+from notifier.domain.errors import Conflict, InvalidInput, NotFound
+from notifier.store import apikeys
+from notifier.store.views import message_view
+
+
+class Unauthorized(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def require(*scopes: str) -> Callable[..., frozenset[str]]:
+    """Dependency: a live API key holding one of `scopes` (admin holds them all)."""
+
+    def check(authorization: str | None = Header(default=None)) -> frozenset[str]:
+        if not authorization or not authorization.startswith("Bearer "):
+            raise Unauthorized(401, "missing `Authorization: Bearer <api key>` header")
+        held = apikeys.scopes_of(authorization[7:].strip())
+        if held is None:
+            raise Unauthorized(401, "unknown or revoked API key")
+        if "admin" not in held and not held.intersection(scopes):
+            raise Unauthorized(403, f"this key lacks scope {' or '.join(scopes)}")
+        return held
+
+    return check
+
+
+def _error(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message, **extra}}, status)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(InvalidInput)
+    def invalid(_r: Request, exc: InvalidInput) -> JSONResponse:
+        return _error(422, "invalid_input", str(exc), field=exc.field, rule=exc.rule)
+
+    @app.exception_handler(NotFound)
+    def not_found(_r: Request, exc: NotFound) -> JSONResponse:
+        return _error(404, "not_found", str(exc))
+
+    @app.exception_handler(Conflict)
+    def conflict(_r: Request, exc: Conflict) -> JSONResponse:
+        return _error(409, "conflict", str(exc))
+
+    @app.exception_handler(Unauthorized)
+    def unauthorized(_r: Request, exc: Unauthorized) -> JSONResponse:
+        return _error(exc.status, "unauthorized" if exc.status == 401 else "forbidden", str(exc))
+
+
+def _object(body: Any, name: str = "body") -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise InvalidInput(name, "must be a JSON object")
+    return body
+
+
+def _uuid(raw: str, field: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise InvalidInput(field, f"{raw!r} is not a UUID") from None
+
+
+def create_app() -> FastAPI:
+    app = FastAPI(title="notifier", version="0.1.0")
+    _install_error_handlers(app)
+
+    @app.get("/healthz")
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.post("/v1/devices", status_code=201, dependencies=[Depends(require("device"))])
+    def bind_device(body: Any = Body(...)) -> dict[str, str]:
+        b = _object(body)
+        device_id = producer.bind_device(
+            b.get("user_id"), b.get("platform"), b.get("token"), b.get("phone")
+        )
+        return {"device_id": str(device_id)}
+
+    @app.put("/v1/users/{user_id}/phone", dependencies=[Depends(require("send"))])
+    def bind_phone(user_id: str, body: Any = Body(...)) -> dict[str, str]:
+        producer.bind_phone(user_id, _object(body).get("phone"))
+        return {"user_id": user_id}
+
+    @app.post("/v1/messages", status_code=202, dependencies=[Depends(require("send"))])
+    def send(
+        body: Any = Body(...), idempotency_key: str | None = Header(default=None)
+    ) -> dict[str, str]:
+        b = _object(body)
+        if idempotency_key and not b.get("idempotency_key"):
+            b["idempotency_key"] = idempotency_key
+        fields = ("policy", "push", "sms", "idempotency_key", "receipt_deadline", "ttl")
+        message_id = producer.send(b.get("user_id"), **{k: b[k] for k in fields if k in b})
+        return {"message_id": str(message_id)}
+
+    @app.get("/v1/messages/{message_id}", dependencies=[Depends(require("send"))])
+    def status(message_id: str) -> dict[str, Any]:
+        return message_view(_uuid(message_id, "message_id"))
+
+    @app.post("/v1/acks", dependencies=[Depends(require("device"))])
+    def acks(body: Any = Body(...)) -> dict[str, int]:
+        items = _object(body).get("acks")
+        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+            raise InvalidInput("acks", "must be a list of {delivery_id, kind} objects")
+        result = producer.ack_many(items)
+        return {"accepted": result.accepted, "ignored": result.duplicate_or_unknown}
+
+    @app.post("/v1/sms/receipts", dependencies=[Depends(require("carrier"))])
+    def sms_receipts(body: Any = Body(...)) -> dict[str, Any]:
+        reports = body if isinstance(body, list) else [body]
+        producer.record_delivery_reports([_object(r, "report") for r in reports])
+        # The carrier retries anything not answered with code 0.
+        return {"code": 0, "msg": "ok"}
+
+    return app

@@ -1,0 +1,200 @@
+"""`notifier` command line: database, API keys, SMS catalogue, status, servers, the demo."""
+
+from __future__ import annotations
+
+import json
+import sys
+import uuid
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+import click
+
+from config.settings import get_settings
+from notifier.domain.errors import NotifierError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# Exit codes: 0 ok, 1 the job ran and something was not as expected, 2 bad input / not found.
+EXIT_INPUT = 2
+
+
+def _friendly(func: F) -> F:
+    """Turn our own errors into one clear line and exit code 2 instead of a traceback."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except NotifierError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(EXIT_INPUT)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group()
+def main() -> None:
+    """Push notifications with SMS fallback."""
+
+
+@main.group()
+def db() -> None:
+    """Schema migrations."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+def db_upgrade(revision: str) -> None:
+    """Apply migrations up to REVISION."""
+    from notifier.store import migrate
+
+    url = get_settings().db_url
+    migrate.upgrade(url, revision)
+    click.echo(f"database at revision {migrate.current_revision(url)}")
+
+
+@db.command("current")
+def db_current() -> None:
+    from notifier.store import migrate
+
+    click.echo(migrate.current_revision(get_settings().db_url) or "empty")
+
+
+@main.group()
+def apikey() -> None:
+    """API keys (stored hashed; the key is shown once)."""
+
+
+@apikey.command("create")
+@click.argument("name")
+@click.option(
+    "--scope", "scopes", multiple=True, required=True, help="device, send, carrier, admin"
+)
+@_friendly
+def apikey_create(name: str, scopes: tuple[str, ...]) -> None:
+    from notifier.store import apikeys
+
+    click.echo(apikeys.create_key(name, list(scopes)))
+
+
+@apikey.command("revoke")
+@click.argument("prefix")
+@_friendly
+def apikey_revoke(prefix: str) -> None:
+    from notifier.store import apikeys
+
+    click.echo(f"revoked {apikeys.revoke(prefix)} key(s)")
+
+
+@main.group()
+def sms() -> None:
+    """SMS templates and signatures."""
+
+
+@sms.group()
+def template() -> None:
+    """Templates: add (pending), approve, reject, list."""
+
+
+@template.command("add")
+@click.argument("code")
+@click.option("--kind", type=click.Choice(["verification", "notification", "promotional"]))
+@click.option("--content", required=True, help="text with ${var} placeholders")
+@_friendly
+def template_add(code: str, kind: str, content: str) -> None:
+    from notifier import catalog
+
+    catalog.add_template(code, kind or "notification", content)
+    click.echo(f"template {code} added, pending review")
+
+
+@sms.group()
+def signature() -> None:
+    """Signatures: add (pending), approve, reject, list."""
+
+
+@signature.command("add")
+@click.argument("name")
+@_friendly
+def signature_add(name: str) -> None:
+    from notifier import catalog
+
+    catalog.add_signature(name)
+    click.echo(f"signature {name} added, pending review")
+
+
+def _review_commands(group: click.Group, kind: str) -> None:
+    @group.command("approve")
+    @click.argument("key")
+    @_friendly
+    def approve(key: str) -> None:
+        from notifier import catalog
+
+        catalog.review(kind, key, approve=True)
+        click.echo(f"{kind} {key} approved")
+
+    @group.command("reject")
+    @click.argument("key")
+    @click.option("--reason", required=True)
+    @_friendly
+    def reject(key: str, reason: str) -> None:
+        from notifier import catalog
+
+        catalog.review(kind, key, approve=False, reason=reason)
+        click.echo(f"{kind} {key} rejected")
+
+    @group.command("list")
+    def list_() -> None:
+        from notifier import catalog
+
+        rows = catalog.list_templates() if kind == "template" else catalog.list_signatures()
+        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+
+
+_review_commands(template, "template")
+_review_commands(signature, "signature")
+
+
+@main.command()
+@click.argument("message_id")
+@_friendly
+def status(message_id: str) -> None:
+    """State, deliveries, attempts and timeline of a message, as JSON."""
+    from notifier.domain.errors import InvalidInput
+    from notifier.store.views import message_view
+
+    try:
+        parsed = uuid.UUID(message_id)
+    except ValueError:
+        raise InvalidInput("message_id", "must be a UUID") from None
+    click.echo(json.dumps(message_view(parsed), indent=2, ensure_ascii=False))
+
+
+@main.command()
+@click.argument("what", type=click.Choice(["api", "apns", "fcm", "carrier"]))
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, required=True)
+def serve(what: str, host: str, port: int) -> None:
+    """Serve the HTTP API or one of the mock providers (HTTP/1.1 and h2c on one port)."""
+    from notifier.serve import TARGETS
+    from notifier.serve import serve as run
+
+    run(TARGETS[what], host, port)
+
+
+@main.command()
+@click.option("--users", default=3, show_default=True, help="users of each device kind")
+@click.option("--deadline", default=3, show_default=True, help="receipt deadline, seconds")
+@click.option("--timeout", default=90.0, show_default=True, help="give up after, seconds")
+@click.option("--keep", is_flag=True, help="keep the demo's working folder")
+def demo(users: int, deadline: int, timeout: float, keep: bool) -> None:
+    """Start mocks, API and workers, send under supplement and concurrent, print the table."""
+    from notifier.demo.run import run_demo
+
+    sys.exit(run_demo(users=users, deadline=deadline, timeout=timeout, keep=keep))
+
+
+if __name__ == "__main__":
+    main()

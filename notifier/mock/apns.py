@@ -1,0 +1,135 @@
+"""Mock APNs: `POST /3/device/{token}` over HTTP/2 with the real checks and reason bodies."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from fastapi import FastAPI, Request, Response
+
+from config.settings import get_settings
+from notifier.mock.admin import admin_router
+from notifier.mock.config import MockConfig
+from notifier.mock.fleet import DEVICE_BEHAVIOURS, Callbacks, Recorder, Registry
+
+MAX_PAYLOAD = 4096
+TOKEN_MAX_AGE = 3600
+PUSH_TYPES = (
+    "alert",
+    "background",
+    "voip",
+    "complication",
+    "fileprovider",
+    "mdm",
+    "location",
+    "liveactivity",
+    "pushtotalk",
+)
+HEX_TOKEN = re.compile(r"^[0-9a-fA-F]{64,200}$")
+
+
+def _public_key() -> Any:
+    settings = get_settings()
+    if not settings.apns_key_file:
+        return None
+    private = serialization.load_pem_private_key(Path(settings.apns_key_file).read_bytes(), None)
+    return private.public_key()
+
+
+def _error(status: int, reason: str, apns_id: str, **extra: Any) -> Response:
+    body = json.dumps({"reason": reason, **extra})
+    return Response(body, status, {"apns-id": apns_id}, media_type="application/json")
+
+
+def _auth_error(header: str | None, public_key: Any, team_id: str) -> str | None:
+    if not header or not header.lower().startswith("bearer "):
+        return "MissingProviderToken"
+    token = header[7:].strip()
+    try:
+        head = jwt.get_unverified_header(token)
+        if head.get("alg") != "ES256" or not head.get("kid"):
+            return "InvalidProviderToken"
+        if public_key is not None:
+            claims = jwt.decode(
+                token, public_key, algorithms=["ES256"], options={"verify_iat": False}
+            )
+        else:
+            claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return "InvalidProviderToken"
+    if team_id and claims.get("iss") != team_id:
+        return "InvalidProviderToken"
+    if time.time() - float(claims.get("iat", 0)) > TOKEN_MAX_AGE:
+        return "ExpiredProviderToken"
+    return None
+
+
+def _header_error(request: Request, topic: str) -> str | None:
+    h = request.headers
+    if not h.get("apns-topic"):
+        return "MissingTopic"
+    if topic and h["apns-topic"] != topic:
+        return "BadTopic"
+    push_type = h.get("apns-push-type", "alert")
+    if push_type not in PUSH_TYPES:
+        return "InvalidPushType"
+    priority = h.get("apns-priority", "10")
+    if priority not in ("5", "10", "1") or (push_type == "background" and priority != "5"):
+        return "BadPriority"
+    if not h.get("apns-expiration", "0").isdigit():
+        return "BadExpirationDate"
+    if len(h.get("apns-collapse-id", "").encode()) > 64:
+        return "BadCollapseId"
+    return None
+
+
+def create_app() -> FastAPI:
+    settings, config = get_settings(), MockConfig.from_env()
+    public_key = _public_key()
+    registry = Registry(config.default_behaviour, DEVICE_BEHAVIOURS)
+    recorder = Recorder()
+    acks = Callbacks(
+        f"{config.api_url}/v1/acks",
+        config.device_key,
+        lambda items: {"acks": items},
+    )
+    app = FastAPI(title="mock APNs")
+    app.include_router(admin_router(registry, recorder, acks))
+
+    @app.post("/3/device/{token}")
+    async def push(token: str, request: Request) -> Response:
+        apns_id = request.headers.get("apns-id") or str(uuid.uuid4())
+        try:
+            uuid.UUID(apns_id)
+        except ValueError:
+            return _error(400, "BadMessageId", apns_id)
+        if reason := _auth_error(
+            request.headers.get("authorization"), public_key, settings.apns_team_id
+        ):
+            return _error(403, reason, apns_id)
+        if reason := _header_error(request, settings.apns_topic):
+            return _error(400, reason, apns_id)
+        if not HEX_TOKEN.match(token):
+            return _error(400, "BadDeviceToken", apns_id)
+        body = await request.body()
+        if not body:
+            return _error(400, "PayloadEmpty", apns_id)
+        if len(body) > MAX_PAYLOAD:
+            return _error(413, "PayloadTooLarge", apns_id)
+        behaviour = registry.get(token)
+        recorder.add(token=token, apns_id=apns_id, behaviour=behaviour, payload=json.loads(body))
+        if behaviour == "uninstalled":
+            return _error(410, "Unregistered", apns_id, timestamp=int(time.time() * 1000))
+        if behaviour == "online":
+            nid = json.loads(body).get("nid")
+            if nid:
+                acks.later(config.ack_delay, {"delivery_id": nid, "kind": "received"})
+        return Response(status_code=200, headers={"apns-id": apns_id})
+
+    return app

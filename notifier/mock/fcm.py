@@ -1,0 +1,150 @@
+"""Mock FCM HTTP v1: the OAuth2 token endpoint and `messages:send`, with FCM's error bodies."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from fastapi import FastAPI, Form, Request, Response
+from fastapi.responses import JSONResponse
+
+from config.settings import get_settings
+from notifier.mock.admin import admin_router
+from notifier.mock.config import MockConfig
+from notifier.mock.fleet import DEVICE_BEHAVIOURS, Callbacks, Recorder, Registry
+
+MAX_PAYLOAD = 4096
+SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
+STATUS_NAMES = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    429: "RESOURCE_EXHAUSTED",
+    500: "INTERNAL",
+    503: "UNAVAILABLE",
+}
+
+
+def fcm_error(status: int, error_code: str, message: str) -> JSONResponse:
+    """An error body shaped like FCM's: google.rpc.Status with an FcmError detail."""
+    detail = {
+        "@type": "type.googleapis.com/google.firebase.fcm.v1.FcmError",
+        "errorCode": error_code,
+    }
+    body = {
+        "error": {
+            "code": status,
+            "message": message,
+            "status": STATUS_NAMES.get(status, ""),
+            "details": [detail],
+        }
+    }
+    return JSONResponse(body, status)
+
+
+def _account() -> tuple[str, Any, str] | None:
+    settings = get_settings()
+    if not settings.fcm_service_account_file:
+        return None
+    doc = json.loads(Path(settings.fcm_service_account_file).read_text())
+    key = serialization.load_pem_private_key(doc["private_key"].encode(), None).public_key()
+    return doc["client_email"], key, doc["project_id"]
+
+
+def _message_error(doc: Any) -> str | None:
+    message = doc.get("message") if isinstance(doc, dict) else None
+    if not isinstance(message, dict):
+        return "missing `message`"
+    targets = [k for k in ("token", "topic", "condition") if message.get(k)]
+    if len(targets) != 1:
+        return "exactly one of message.token, message.topic, message.condition is required"
+    data = message.get("data", {})
+    if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
+        return "message.data values must be strings"
+    ttl = message.get("android", {}).get("ttl", "0s")
+    if not (isinstance(ttl, str) and ttl.endswith("s")):
+        return "message.android.ttl must be a duration like '3.5s'"
+    return None
+
+
+def _grant_error(assertion: str, account: tuple[str, Any, str] | None) -> str | None:
+    """Why a JWT-bearer assertion is refused, or None when it is good."""
+    try:
+        if account is not None:
+            claims = jwt.decode(
+                assertion, account[1], algorithms=["RS256"], options={"verify_aud": False}
+            )
+            if claims.get("iss") != account[0]:
+                return "iss is not the service account"
+        else:
+            claims = jwt.decode(assertion, options={"verify_signature": False})
+    except jwt.PyJWTError as exc:
+        return str(exc)
+    if SCOPE not in str(claims.get("scope", "")).split():
+        return "scope lacks firebase.messaging"
+    return None
+
+
+def _parse_send(body: bytes) -> dict[str, Any] | JSONResponse:
+    if len(body) > MAX_PAYLOAD:
+        return fcm_error(400, "INVALID_ARGUMENT", "Message is too big")
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return fcm_error(400, "INVALID_ARGUMENT", "Invalid JSON payload received.")
+    if problem := _message_error(doc):
+        return fcm_error(400, "INVALID_ARGUMENT", problem)
+    return dict(doc["message"])
+
+
+def create_app() -> FastAPI:
+    config = MockConfig.from_env()
+    account = _account()
+    registry = Registry(config.default_behaviour, DEVICE_BEHAVIOURS)
+    recorder = Recorder()
+    tokens: dict[str, float] = {}
+    acks = Callbacks(f"{config.api_url}/v1/acks", config.device_key, lambda items: {"acks": items})
+    app = FastAPI(title="mock FCM")
+    app.include_router(admin_router(registry, recorder, acks))
+
+    @app.post("/token")
+    def token(grant_type: str = Form(...), assertion: str = Form(...)) -> Response:
+        if grant_type != "urn:ietf:params:oauth:grant-type:jwt-bearer":
+            return JSONResponse({"error": "unsupported_grant_type"}, 400)
+        if problem := _grant_error(assertion, account):
+            return JSONResponse({"error": "invalid_grant", "error_description": problem}, 400)
+        access = "ya29.mock-" + secrets.token_urlsafe(24)
+        tokens[access] = time.time() + 3600
+        return JSONResponse({"access_token": access, "expires_in": 3600, "token_type": "Bearer"})
+
+    @app.post("/v1/projects/{project}/messages:send")
+    async def send(project: str, request: Request) -> Response:
+        auth = request.headers.get("authorization", "")
+        if not auth.startswith("Bearer ") or tokens.get(auth[7:], 0) < time.time():
+            return fcm_error(
+                401, "THIRD_PARTY_AUTH_ERROR", "Request had invalid authentication credentials."
+            )
+        if account is not None and project != account[2]:
+            return fcm_error(403, "SENDER_ID_MISMATCH", f"no access to project {project}")
+        message = _parse_send(await request.body())
+        if isinstance(message, JSONResponse):
+            return message
+        device = message.get("token", "")
+        behaviour = registry.get(device)
+        message_id = f"projects/{project}/messages/{uuid.uuid4().int >> 64}"
+        recorder.add(token=device, name=message_id, behaviour=behaviour, payload=message)
+        if behaviour == "uninstalled":
+            return fcm_error(404, "UNREGISTERED", "Requested entity was not found.")
+        nid = message.get("data", {}).get("nid")
+        if behaviour == "online" and nid:
+            acks.later(config.ack_delay, {"delivery_id": nid, "kind": "received"})
+        return JSONResponse({"name": message_id})
+
+    return app

@@ -1,0 +1,122 @@
+"""The simulated device fleet and its outbound callbacks.
+
+A device (by token) is `online` (its app acks each push after a short delay), `offline`
+(never acks) or `uninstalled` (the provider answers 410 / UNREGISTERED). A phone number is
+`delivered`, `undelivered` or `illegal` at the carrier. Callbacks (acks, DLRs) go out from one
+background thread in batches, as a real SDK and a real carrier would send them.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+
+log = logging.getLogger(__name__)
+
+DEVICE_BEHAVIOURS = ("online", "offline", "uninstalled")
+NUMBER_BEHAVIOURS = ("delivered", "undelivered", "illegal")
+
+
+@dataclass
+class Registry:
+    """Behaviour per key (token or phone number), with a default for keys never registered."""
+
+    default: str
+    allowed: tuple[str, ...]
+    entries: dict[str, str] = field(default_factory=dict)
+
+    def set(self, key: str, behaviour: str) -> None:
+        if behaviour not in self.allowed:
+            raise ValueError(f"behaviour must be one of {', '.join(self.allowed)}")
+        self.entries[key] = behaviour
+
+    def get(self, key: str) -> str:
+        return self.entries.get(key, self.default)
+
+
+@dataclass
+class Recorder:
+    """Everything the mock received, for tests to check exactly what reached a device."""
+
+    items: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, **item: Any) -> None:
+        self.items.append({"received_at": time.time(), **item})
+
+    def query(self, key: str | None, value: str | None) -> list[dict[str, Any]]:
+        if key is None:
+            return list(self.items)
+        return [i for i in self.items if str(i.get(key)) == value]
+
+
+class Callbacks:
+    """Posts JSON batches to a URL from one background thread; failed posts are retried later.
+
+    Items wait in a time-ordered heap, so scheduling is cheap from any thread or event loop.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        key: str,
+        wrap: Callable[[list[Any]], Any],
+        retry_delays: tuple[float, ...] = (0.5, 1.0, 2.0),
+        batch: int = 200,
+    ) -> None:
+        self.url, self.key, self.wrap, self.retry_delays = url, key, wrap, retry_delays
+        self.batch = batch
+        self._heap: list[tuple[float, int, Any, int]] = []
+        self._seq = itertools.count()
+        self._cond = threading.Condition()
+        self._http = requests.Session()
+        self.sent = 0
+        self.failed = 0
+        threading.Thread(target=self._run, name="mock-callbacks", daemon=True).start()
+
+    def later(self, delay: float, item: Any, tries: int = 0) -> None:
+        with self._cond:
+            heapq.heappush(self._heap, (time.monotonic() + delay, next(self._seq), item, tries))
+            self._cond.notify()
+
+    def _due(self) -> list[tuple[Any, int]]:
+        with self._cond:
+            while True:
+                now = time.monotonic()
+                if self._heap and self._heap[0][0] <= now:
+                    break
+                self._cond.wait(self._heap[0][0] - now if self._heap else None)
+            ready = []
+            while self._heap and self._heap[0][0] <= now and len(ready) < self.batch:
+                _, _, item, tries = heapq.heappop(self._heap)
+                ready.append((item, tries))
+            return ready
+
+    def _run(self) -> None:
+        while True:
+            self._post(self._due())
+
+    def _post(self, batch: list[tuple[Any, int]]) -> None:
+        try:
+            response = self._http.post(
+                self.url,
+                json=self.wrap([item for item, _ in batch]),
+                headers={"authorization": f"Bearer {self.key}"},
+                timeout=10,
+            )
+            response.raise_for_status()
+            self.sent += len(batch)
+        except requests.RequestException as exc:
+            log.warning("callback to %s failed: %s", self.url, exc)
+            for item, tries in batch:
+                if tries < len(self.retry_delays):
+                    self.later(self.retry_delays[tries], item, tries + 1)
+                else:
+                    self.failed += 1

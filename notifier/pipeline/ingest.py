@@ -1,0 +1,91 @@
+"""What flows in from outside: device receipts (acks) and carrier delivery reports (DLRs)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from notifier.domain import states
+from notifier.domain.errors import InvalidInput
+from notifier.pipeline.advance import advance_messages
+from notifier.store import repo
+from notifier.store.db import transaction
+from notifier.store.repo import EventRow
+
+# An ack may overtake the worker's own "sent" record; a late one still counts after the deadline.
+ACKABLE = (states.SENDING, states.SENT, states.UNCONFIRMED)
+REPORTABLE = (states.SENDING, states.SUBMITTED)
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    accepted: int
+    duplicate_or_unknown: int
+
+
+def _uuid(raw: str, field: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise InvalidInput(field, f"{raw!r} is not a delivery id (UUID)") from None
+
+
+def record_acks(acks: Sequence[tuple[str, str]]) -> IngestResult:
+    """Record device receipts `(delivery_id, kind)`; repeats and unknown ids are harmless."""
+    parsed = [(_uuid(raw, f"acks[{i}].delivery_id"), kind) for i, (raw, kind) in enumerate(acks)]
+    touched: set[uuid.UUID] = set()
+    with transaction() as session:
+        moved = set(repo.transition(session, [i for i, _ in parsed], ACKABLE, states.ACKED))
+        rows = repo.load_deliveries(session, list(moved))
+        kinds = dict(parsed)
+        repo.add_events(session, [EventRow(d.message_id, "acked", kinds[d.id], d.id) for d in rows])
+        touched = {d.message_id for d in rows}
+    advance_messages(sorted(touched))
+    return IngestResult(len(moved), len(parsed) - len(moved))
+
+
+def _find_delivery(session: Any, report: Mapping[str, Any]) -> Any:
+    out_id = report.get("out_id")
+    if out_id:
+        try:
+            found = repo.load_deliveries(session, [uuid.UUID(str(out_id))])
+        except ValueError:
+            found = []
+        if found:
+            return found[0]
+    biz_id = report.get("biz_id")
+    return repo.delivery_by_provider_ref(session, str(biz_id)) if biz_id else None
+
+
+def record_dlrs(reports: Iterable[Mapping[str, Any]]) -> IngestResult:
+    """Record carrier delivery reports; the carrier may send the same report more than once."""
+    accepted = ignored = 0
+    touched: set[uuid.UUID] = set()
+    with transaction() as session:
+        events: list[EventRow] = []
+        for i, report in enumerate(reports):
+            if not isinstance(report, Mapping) or "success" not in report:
+                raise InvalidInput(f"[{i}].success", "each report needs a boolean `success`")
+            delivery = _find_delivery(session, report)
+            if delivery is None:
+                ignored += 1
+                continue
+            ok = bool(report["success"])
+            code = str(report.get("err_code") or ("DELIVERED" if ok else "UNDELIVERED"))
+            new_state = states.DELIVERED if ok else states.UNDELIVERED
+            values: dict[str, Any] = (
+                {} if ok else {"error_code": code, "error_detail": report.get("err_msg")}
+            )
+            if report.get("biz_id") and not delivery.provider_ref:
+                values["provider_ref"] = str(report["biz_id"])
+            if repo.transition(session, [delivery.id], REPORTABLE, new_state, **values):
+                accepted += 1
+                touched.add(delivery.message_id)
+                events.append(EventRow(delivery.message_id, f"sms_{new_state}", code, delivery.id))
+            else:
+                ignored += 1
+        repo.add_events(session, events)
+    advance_messages(sorted(touched))
+    return IngestResult(accepted, ignored)

@@ -1,0 +1,119 @@
+"""APNs provider API: request building, provider-token (JWT ES256) cache, response mapping."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass
+
+import jwt
+
+from notifier.domain.outcomes import Outcome
+from notifier.providers.push_job import PushJob
+from notifier.providers.transport import HttpRequest, HttpResponse
+
+# "Sending notification requests to APNs": payload limit for regular remote notifications.
+MAX_PAYLOAD_BYTES = 4096
+# Provider tokens: refresh no more than once every 20 minutes and no less than once every
+# 60 minutes; we re-sign at 50 so a token is never near the 1-hour rejection.
+TOKEN_REFRESH_SECONDS = 50 * 60
+TOKEN_MIN_AGE_SECONDS = 20 * 60
+
+INVALID_TARGET_REASONS = frozenset({"BadDeviceToken", "DeviceTokenNotForTopic", "Unregistered"})
+TOKEN_REASONS = frozenset({"ExpiredProviderToken", "InvalidProviderToken", "MissingProviderToken"})
+
+
+@dataclass(frozen=True)
+class ApnsCredentials:
+    key_pem: str
+    key_id: str
+    team_id: str
+    topic: str
+
+
+class ProviderToken:
+    """The signed bearer token, re-signed on a schedule and never per request."""
+
+    def __init__(self, credentials: ApnsCredentials, clock: type[time] | None = None) -> None:
+        self._creds = credentials
+        self._clock = clock or time
+        self._lock = threading.Lock()
+        self._token = ""
+        self._issued_at = 0.0
+
+    def current(self) -> str:
+        with self._lock:
+            if not self._token or self._clock.time() - self._issued_at >= TOKEN_REFRESH_SECONDS:
+                self._sign()
+            return self._token
+
+    def refresh_after_rejection(self) -> bool:
+        """Re-sign after APNs refused the token; False if it is too young to replace safely."""
+        with self._lock:
+            if self._clock.time() - self._issued_at < TOKEN_MIN_AGE_SECONDS and self._token:
+                return False
+            self._sign()
+            return True
+
+    def _sign(self) -> None:
+        now = self._clock.time()
+        self._token = jwt.encode(
+            {"iss": self._creds.team_id, "iat": int(now)},
+            self._creds.key_pem,
+            algorithm="ES256",
+            headers={"kid": self._creds.key_id},
+        )
+        self._issued_at = now
+
+
+def payload(job: PushJob) -> bytes:
+    alert = {k: v for k, v in (("title", job.title), ("body", job.body)) if v}
+    # Custom keys sit beside `aps`; `nid` is the delivery id the app acknowledges with.
+    doc = {"aps": {"alert": alert, "sound": "default"}, **job.data, "nid": job.delivery_id}
+    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def build_request(base_url: str, job: PushJob, token: str, topic: str) -> HttpRequest | Outcome:
+    """The HTTP/2 request for one delivery, or a `rejected` outcome if it can never be sent."""
+    body = payload(job)
+    if len(body) > MAX_PAYLOAD_BYTES:
+        return Outcome.rejected(
+            None,
+            "PayloadTooLarge",
+            f"payload is {len(body)} bytes, APNs allows {MAX_PAYLOAD_BYTES}",
+        )
+    headers = {
+        "authorization": f"bearer {token}",
+        "apns-topic": topic,
+        "apns-push-type": "alert",
+        "apns-priority": "10",
+        "apns-expiration": str(int(job.expires_at.timestamp())),
+        # Our delivery id doubles as apns-id, so a resend can be traced end to end.
+        "apns-id": job.delivery_id,
+        "content-type": "application/json",
+    }
+    return HttpRequest("POST", f"{base_url.rstrip('/')}/3/device/{job.token}", headers, body)
+
+
+def _reason(response: HttpResponse) -> str:
+    try:
+        return str(json.loads(response.body or b"{}").get("reason", ""))
+    except ValueError:
+        return ""
+
+
+def classify(response: HttpResponse) -> Outcome:
+    """Map an APNs answer to a classified outcome ("Handling notification responses")."""
+    if response.status is None:
+        return Outcome.retry(None, "connection", response.error)
+    status, reason = response.status, _reason(response)
+    if status == 200:
+        return Outcome.sent(200, response.headers.get("apns-id"))
+    if reason in INVALID_TARGET_REASONS or status == 410:
+        return Outcome.invalid_target(status, reason or "Unregistered")
+    if status == 403 and reason in TOKEN_REASONS:
+        return Outcome.retry(status, reason, "provider token refused")
+    if status in (429, 500, 503):
+        return Outcome.retry(status, reason or f"http_{status}", retry_after=response.retry_after())
+    return Outcome.rejected(status, reason or f"http_{status}")

@@ -1,0 +1,94 @@
+"""SMS carrier HTTP API client, shaped like SendSms / QuerySendDetails of the big SMS clouds."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import requests
+
+from config.settings import get_settings
+from notifier.domain.outcomes import Outcome
+
+INVALID_TARGET_CODES = frozenset({"isv.MOBILE_NUMBER_ILLEGAL"})
+RETRY_CODES = frozenset({"isp.SYSTEM_ERROR", "Throttling.User", "isv.THROTTLING"})
+
+
+@dataclass(frozen=True)
+class SmsSubmit:
+    phone: str
+    sign_name: str
+    template_code: str
+    params: Mapping[str, str]
+    out_id: str
+
+
+class CarrierClient:
+    def __init__(self, base_url: str, access_key: str, timeout: float = 10.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.access_key = access_key
+        self.timeout = timeout
+        self.http = requests.Session()
+
+    def _call(self, path: str, params: dict[str, str]) -> requests.Response:
+        return self.http.post(
+            f"{self.base_url}{path}",
+            data={**params, "AccessKeyId": self.access_key},
+            timeout=self.timeout,
+        )
+
+    def submit(self, sms: SmsSubmit) -> Outcome:
+        try:
+            response = self._call(
+                "/sms/send",
+                {
+                    "PhoneNumbers": sms.phone,
+                    "SignName": sms.sign_name,
+                    "TemplateCode": sms.template_code,
+                    "TemplateParam": json.dumps(dict(sms.params), ensure_ascii=False),
+                    "OutId": sms.out_id,
+                },
+            )
+        except requests.RequestException as exc:
+            # The carrier may have taken it anyway: the next attempt queries before resending.
+            return Outcome.retry(None, "connection", str(exc))
+        return classify(response.status_code, _json(response), response.headers)
+
+    def find_by_out_id(self, out_id: str) -> str | None:
+        """The carrier's biz id for a submission we made under `out_id`, if it has one."""
+        response = self._call("/sms/query", {"OutId": out_id})
+        response.raise_for_status()
+        for detail in _json(response).get("SmsSendDetailDTOs", []):
+            if detail.get("OutId") == out_id and detail.get("BizId"):
+                return str(detail["BizId"])
+        return None
+
+
+def _json(response: requests.Response) -> dict[str, Any]:
+    try:
+        doc = response.json()
+    except ValueError:
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def classify(status: int, doc: Mapping[str, Any], headers: Mapping[str, str]) -> Outcome:
+    code = str(doc.get("Code", f"http_{status}"))
+    if status == 200 and code == "OK":
+        return Outcome.sent(status, str(doc.get("BizId")))
+    message = str(doc.get("Message", "")) or None
+    if code in INVALID_TARGET_CODES:
+        return Outcome.invalid_target(status, code, message)
+    if code in RETRY_CODES or status >= 500 or status == 429:
+        raw = headers.get("Retry-After")
+        return Outcome.retry(status, code, message, float(raw) if raw else None)
+    return Outcome.rejected(status, code, message)
+
+
+@lru_cache(maxsize=1)
+def process_carrier() -> CarrierClient:
+    settings = get_settings()
+    return CarrierClient(settings.carrier_url, settings.carrier_access_key)

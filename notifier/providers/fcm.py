@@ -1,0 +1,143 @@
+"""FCM HTTP v1: service-account OAuth2 token cache, message JSON, response mapping."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import jwt
+import requests
+
+from notifier.domain.outcomes import Outcome
+from notifier.providers.push_job import PushJob
+from notifier.providers.transport import HttpRequest, HttpResponse
+
+SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
+GRANT_TYPE = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+# Renew this long before `expires_in` runs out so no request carries a token about to lapse.
+TOKEN_EARLY_RENEW_SECONDS = 300
+# "throttling-and-quotas": after QUOTA_EXCEEDED wait at least a minute when no Retry-After.
+QUOTA_MIN_RETRY_SECONDS = 60.0
+MAX_PAYLOAD_BYTES = 4096
+
+
+@dataclass(frozen=True)
+class ServiceAccount:
+    project_id: str
+    client_email: str
+    private_key: str
+    token_uri: str
+
+    @classmethod
+    def from_json(cls, raw: str) -> ServiceAccount:
+        doc = json.loads(raw)
+        return cls(doc["project_id"], doc["client_email"], doc["private_key"], doc["token_uri"])
+
+
+class AccessToken:
+    """OAuth2 access token from the JWT-bearer grant, cached until shortly before it expires."""
+
+    def __init__(self, account: ServiceAccount, session: requests.Session | None = None) -> None:
+        self._account = account
+        self._http = session or requests.Session()
+        self._lock = threading.Lock()
+        self._token = ""
+        self._valid_until = 0.0
+
+    def current(self) -> str:
+        with self._lock:
+            if not self._token or time.time() >= self._valid_until:
+                self._fetch()
+            return self._token
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._token = ""
+
+    def _fetch(self) -> None:
+        now = int(time.time())
+        assertion = jwt.encode(
+            {
+                "iss": self._account.client_email,
+                "scope": SCOPE,
+                "aud": self._account.token_uri,
+                "iat": now,
+                "exp": now + 3600,
+            },
+            self._account.private_key,
+            algorithm="RS256",
+        )
+        response = self._http.post(
+            self._account.token_uri,
+            data={"grant_type": GRANT_TYPE, "assertion": assertion},
+            timeout=10,
+        )
+        response.raise_for_status()
+        doc = response.json()
+        self._token = str(doc["access_token"])
+        lifetime = float(doc.get("expires_in", 3600))
+        self._valid_until = now + max(lifetime - TOKEN_EARLY_RENEW_SECONDS, lifetime / 2)
+
+
+def message_body(job: PushJob) -> dict[str, Any]:
+    ttl = max(int((job.expires_at - datetime.now(UTC)).total_seconds()), 0)
+    notification = {k: v for k, v in (("title", job.title), ("body", job.body)) if v}
+    return {
+        "message": {
+            "token": job.token,
+            "notification": notification,
+            # `data` values must be strings (FCM v1 Message.data is map<string, string>).
+            "data": {**job.data, "nid": job.delivery_id},
+            "android": {"priority": "high", "ttl": f"{ttl}s"},
+            "apns": {"headers": {"apns-expiration": str(int(job.expires_at.timestamp()))}},
+        }
+    }
+
+
+def build_request(
+    base_url: str, project_id: str, job: PushJob, token: str
+) -> HttpRequest | Outcome:
+    body = json.dumps(message_body(job), separators=(",", ":"), ensure_ascii=False).encode()
+    if len(body) > MAX_PAYLOAD_BYTES:
+        return Outcome.rejected(
+            None,
+            "INVALID_ARGUMENT",
+            f"message is {len(body)} bytes, FCM allows {MAX_PAYLOAD_BYTES}",
+        )
+    url = f"{base_url.rstrip('/')}/v1/projects/{project_id}/messages:send"
+    headers = {"authorization": f"Bearer {token}", "content-type": "application/json"}
+    return HttpRequest("POST", url, headers, body)
+
+
+def _error_code(response: HttpResponse) -> str:
+    try:
+        error = json.loads(response.body or b"{}").get("error", {})
+    except ValueError:
+        return f"http_{response.status}"
+    for detail in error.get("details", []):
+        if isinstance(detail, dict) and detail.get("errorCode"):
+            return str(detail["errorCode"])
+    return str(error.get("status") or f"http_{response.status}")
+
+
+def classify(response: HttpResponse) -> Outcome:
+    """Map an FCM v1 answer to a classified outcome (FCM ErrorCode reference)."""
+    if response.status is None:
+        return Outcome.retry(None, "connection", response.error)
+    status = response.status
+    if status == 200:
+        name = json.loads(response.body).get("name")
+        return Outcome.sent(200, str(name) if name else None)
+    code = _error_code(response)
+    if code in ("UNREGISTERED", "SENDER_ID_MISMATCH") or status == 404:
+        return Outcome.invalid_target(status, code)
+    if status == 429 or code == "QUOTA_EXCEEDED":
+        wait = response.retry_after()
+        return Outcome.retry(status, code, retry_after=max(wait or 0.0, QUOTA_MIN_RETRY_SECONDS))
+    if status in (401, 500, 503) or code in ("UNAVAILABLE", "INTERNAL", "THIRD_PARTY_AUTH_ERROR"):
+        return Outcome.retry(status, code, retry_after=response.retry_after())
+    return Outcome.rejected(status, code)

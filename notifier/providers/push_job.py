@@ -1,0 +1,17 @@
+"""What a push worker hands to a provider client: one delivery, fully resolved."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class PushJob:
+    delivery_id: str
+    platform: str
+    token: str
+    title: str
+    body: str
+    expires_at: datetime
+    data: dict[str, str] = field(default_factory=dict)

@@ -1,0 +1,58 @@
+"""API keys: stored as SHA-256 hashes only; the plain key is shown once, at creation."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from sqlalchemy import select, update
+
+from notifier.domain.errors import InvalidInput
+from notifier.store import repo
+from notifier.store.db import transaction
+from notifier.store.models import ApiKey
+
+SCOPES = ("device", "send", "carrier", "admin")
+
+
+def _hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def create_key(name: str, scopes: list[str]) -> str:
+    unknown = sorted(set(scopes) - set(SCOPES))
+    if unknown or not scopes:
+        raise InvalidInput("scopes", f"one or more of {', '.join(SCOPES)}; got {scopes}")
+    prefix = secrets.token_hex(4)
+    key = f"nk_{prefix}_{secrets.token_urlsafe(24)}"
+    with transaction() as session:
+        session.add(
+            ApiKey(
+                name=name,
+                prefix=prefix,
+                key_hash=_hash(key),
+                scopes=",".join(sorted(set(scopes))),
+                created_at=repo.utcnow(),
+            )
+        )
+    return key
+
+
+def scopes_of(key: str) -> frozenset[str] | None:
+    """The scopes of a live key, or None for an unknown or revoked one."""
+    with transaction() as session:
+        row = session.scalars(
+            select(ApiKey).where(ApiKey.key_hash == _hash(key), ApiKey.revoked_at.is_(None))
+        ).one_or_none()
+        return frozenset(row.scopes.split(",")) if row else None
+
+
+def revoke(prefix: str) -> int:
+    with transaction() as session:
+        result = session.execute(
+            update(ApiKey)
+            .where(ApiKey.prefix == prefix, ApiKey.revoked_at.is_(None))
+            .values(revoked_at=repo.utcnow())
+            .returning(ApiKey.id)
+        )
+        return len(result.all())

@@ -1,0 +1,277 @@
+"""Repository functions: every read and write the pipeline does, one place per query."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.orm import Session
+
+from notifier.store.db import is_postgres
+from notifier.store.models import (
+    Attempt,
+    Delivery,
+    Device,
+    Event,
+    Message,
+    SmsSignature,
+    SmsTemplate,
+    User,
+)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class EventRow:
+    message_id: uuid.UUID
+    kind: str
+    detail: str | None = None
+    delivery_id: uuid.UUID | None = None
+
+
+def add_events(session: Session, rows: Iterable[EventRow], at: datetime | None = None) -> None:
+    at = at or utcnow()
+    values = [
+        {
+            "message_id": r.message_id,
+            "delivery_id": r.delivery_id,
+            "kind": r.kind,
+            "detail": r.detail,
+            "created_at": at,
+        }
+        for r in rows
+    ]
+    if values:
+        session.execute(insert(Event), values)
+
+
+def add_attempts(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
+    if rows:
+        session.execute(insert(Attempt), [{"created_at": utcnow(), **r} for r in rows])
+
+
+# --- users and devices -------------------------------------------------------------------
+
+
+def upsert_user(session: Session, user_id: str, phone: str | None) -> User:
+    now = utcnow()
+    user = session.get(User, user_id, with_for_update=is_postgres(session))
+    if user is None:
+        user = User(id=user_id, phone=phone, created_at=now, updated_at=now)
+        session.add(user)
+    elif phone and phone != user.phone:
+        user.phone = phone
+        user.updated_at = now
+    session.flush()
+    return user
+
+
+def bind_device(session: Session, user_id: str, platform: str, token: str) -> tuple[Device, bool]:
+    """Bind (or rebind) a token to a user; returns the device and whether it is new to the user."""
+    now = utcnow()
+    device = session.scalars(
+        select(Device).where(Device.platform == platform, Device.token == token)
+    ).one_or_none()
+    if device is None:
+        device = Device(
+            id=uuid.uuid4(),
+            user_id=user_id,
+            platform=platform,
+            token=token,
+            state="active",
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(device)
+        session.flush()
+        return device, True
+    is_new = device.user_id != user_id or device.state != "active"
+    device.user_id = user_id
+    device.state = "active"
+    device.invalid_reason = None
+    device.updated_at = now
+    session.flush()
+    return device, is_new
+
+
+def active_devices(session: Session, user_id: str) -> list[Device]:
+    return list(
+        session.scalars(
+            select(Device)
+            .where(Device.user_id == user_id, Device.state == "active")
+            .order_by(Device.created_at)
+        )
+    )
+
+
+def invalidate_devices(session: Session, reasons: Mapping[uuid.UUID, str]) -> None:
+    now = utcnow()
+    for device_id, reason in reasons.items():
+        session.execute(
+            update(Device)
+            .where(Device.id == device_id, Device.state == "active")
+            .values(state="invalid", invalid_reason=reason, updated_at=now)
+        )
+
+
+# --- SMS catalogue -----------------------------------------------------------------------
+
+
+def get_template(session: Session, code: str) -> SmsTemplate | None:
+    return session.get(SmsTemplate, code)
+
+
+def get_signature(session: Session, name: str) -> SmsSignature | None:
+    return session.get(SmsSignature, name)
+
+
+# --- messages and deliveries -------------------------------------------------------------
+
+
+def find_message_by_key(session: Session, key: str) -> Message | None:
+    return session.scalars(select(Message).where(Message.idempotency_key == key)).one_or_none()
+
+
+def deliveries_of(session: Session, message_ids: Sequence[uuid.UUID]) -> list[Delivery]:
+    return list(
+        session.scalars(
+            select(Delivery)
+            .where(Delivery.message_id.in_(message_ids))
+            .order_by(Delivery.message_id, Delivery.created_at, Delivery.id)
+        )
+    )
+
+
+def load_deliveries(session: Session, ids: Sequence[uuid.UUID]) -> list[Delivery]:
+    return list(session.scalars(select(Delivery).where(Delivery.id.in_(ids))))
+
+
+def transition(
+    session: Session,
+    ids: Sequence[uuid.UUID],
+    expected: str | Sequence[str],
+    new_state: str,
+    **values: Any,
+) -> list[uuid.UUID]:
+    """Move deliveries from an expected state to a new one; returns the ids that moved.
+
+    This is the claim: a second worker running the same task gets an empty list back.
+    """
+    if not ids:
+        return []
+    states = [expected] if isinstance(expected, str) else list(expected)
+    stmt = (
+        update(Delivery)
+        .where(Delivery.id.in_(ids), Delivery.state.in_(states))
+        .values(state=new_state, updated_at=utcnow(), **values)
+        .returning(Delivery.id)
+        .execution_options(synchronize_session=False)
+    )
+    return list(session.scalars(stmt))
+
+
+def lock_messages(session: Session, ids: Sequence[uuid.UUID], lock: bool = True) -> list[Message]:
+    """Load messages for a decision, locked so concurrent deciders take turns (PostgreSQL).
+
+    SQLite needs no row lock: every transaction here starts with BEGIN IMMEDIATE.
+    """
+    stmt = select(Message).where(Message.id.in_(ids)).order_by(Message.id)
+    if lock and is_postgres(session):
+        stmt = stmt.with_for_update()
+    return list(session.scalars(stmt))
+
+
+def finish_message(session: Session, message_id: uuid.UUID, state: str) -> bool:
+    now = utcnow()
+    result = session.execute(
+        update(Message)
+        .where(Message.id == message_id, Message.state == "accepted")
+        .values(state=state, updated_at=now, completed_at=now)
+        .returning(Message.id)
+        .execution_options(synchronize_session=False)
+    )
+    return result.first() is not None
+
+
+def mark_published(session: Session, message_ids: Sequence[uuid.UUID]) -> None:
+    session.execute(
+        update(Message)
+        .where(Message.id.in_(message_ids), Message.published_at.is_(None))
+        .values(published_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+
+
+def unpublished_messages(session: Session, older_than: datetime, limit: int) -> list[uuid.UUID]:
+    return list(
+        session.scalars(
+            select(Message.id)
+            .where(Message.published_at.is_(None), Message.created_at < older_than)
+            .order_by(Message.created_at)
+            .limit(limit)
+        )
+    )
+
+
+def overdue_messages(session: Session, now: datetime, limit: int) -> list[uuid.UUID]:
+    """Messages past their receipt deadline that still hold something the deadline decides:
+    a push sent but not acknowledged, or an SMS held in standby."""
+    waiting = (
+        select(Delivery.id)
+        .where(
+            Delivery.message_id == Message.id,
+            Delivery.state.in_(["sent", "standby"]),
+        )
+        .exists()
+    )
+    return list(
+        session.scalars(
+            select(Message.id)
+            .where(Message.state == "accepted", Message.receipt_due_at < now, waiting)
+            .order_by(Message.receipt_due_at)
+            .limit(limit)
+        )
+    )
+
+
+def touch_queued(session: Session, ids: Sequence[uuid.UUID]) -> None:
+    """Mark queued deliveries as just re-published, so the sweep leaves them be for a while."""
+    if ids:
+        session.execute(
+            update(Delivery)
+            .where(Delivery.id.in_(ids), Delivery.state == "queued")
+            .values(updated_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+
+
+def delivery_by_provider_ref(session: Session, ref: str) -> Delivery | None:
+    return session.scalars(select(Delivery).where(Delivery.provider_ref == ref)).first()
+
+
+def timeline(session: Session, message_id: uuid.UUID) -> list[Event]:
+    return list(
+        session.scalars(select(Event).where(Event.message_id == message_id).order_by(Event.id))
+    )
+
+
+def attempts_of(session: Session, delivery_ids: Sequence[uuid.UUID]) -> list[Attempt]:
+    return list(
+        session.scalars(
+            select(Attempt).where(Attempt.delivery_id.in_(delivery_ids)).order_by(Attempt.id)
+        )
+    )
+
+
+def count_by(session: Session, column: Any, *where: Any) -> dict[str, int]:
+    stmt = select(column, func.count()).group_by(column)
+    for clause in where:
+        stmt = stmt.where(clause)
+    return {str(k): int(v) for k, v in session.execute(stmt).tuples()}

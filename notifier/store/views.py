@@ -1,0 +1,72 @@
+"""Read models: a message with its deliveries, attempts and timeline, as plain dicts."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from notifier.domain.errors import NotFound
+from notifier.store import repo
+from notifier.store.db import transaction
+from notifier.store.models import Message
+
+
+def _iso(value: Any) -> Any:
+    return value.isoformat() if hasattr(value, "isoformat") else value
+
+
+def message_view(message_id: uuid.UUID) -> dict[str, Any]:
+    with transaction() as session:
+        message = session.get(Message, message_id)
+        if message is None:
+            raise NotFound("message", message_id)
+        deliveries = repo.deliveries_of(session, [message_id])
+        attempts = repo.attempts_of(session, [d.id for d in deliveries])
+        events = repo.timeline(session, message_id)
+    by_delivery: dict[uuid.UUID, list[dict[str, Any]]] = {}
+    for a in attempts:
+        by_delivery.setdefault(a.delivery_id, []).append(
+            {
+                "number": a.number,
+                "outcome": a.outcome,
+                "status_code": a.status_code,
+                "error_code": a.error_code,
+                "detail": a.detail,
+                "provider_ref": a.provider_ref,
+                "at": _iso(a.created_at),
+            }
+        )
+    return {
+        "id": str(message.id),
+        "user_id": message.user_id,
+        "policy": message.policy,
+        "state": message.state,
+        "idempotency_key": message.idempotency_key,
+        "created_at": _iso(message.created_at),
+        "receipt_due_at": _iso(message.receipt_due_at),
+        "expires_at": _iso(message.expires_at),
+        "completed_at": _iso(message.completed_at),
+        "deliveries": [
+            {
+                "id": str(d.id),
+                "channel": d.channel,
+                "platform": d.platform,
+                "target": d.target,
+                "state": d.state,
+                "attempts": by_delivery.get(d.id, []),
+                "provider_ref": d.provider_ref,
+                "error_code": d.error_code,
+                "sms_text": d.sms_text,
+            }
+            for d in deliveries
+        ],
+        "timeline": [
+            {
+                "at": _iso(e.created_at),
+                "kind": e.kind,
+                "detail": e.detail,
+                "delivery_id": str(e.delivery_id) if e.delivery_id else None,
+            }
+            for e in events
+        ],
+    }

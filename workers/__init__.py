@@ -1,0 +1,1 @@
+"""Celery task entrypoints: parse the ids, call the pipeline, nothing else."""

@@ -1,0 +1,12 @@
+"""Queue `push`: deliver a batch of push deliveries to APNs / FCM."""
+
+from __future__ import annotations
+
+from config.celery_app import PUSH_SEND, app
+from notifier.pipeline.push import send_push
+from workers._ids import parse_ids
+
+
+@app.task(name=PUSH_SEND)
+def send(delivery_ids: list[str]) -> int:
+    return send_push(parse_ids(delivery_ids))

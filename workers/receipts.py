@@ -1,0 +1,12 @@
+"""Queue `receipts`: at the receipt deadline, decide between "delivered" and SMS fallback."""
+
+from __future__ import annotations
+
+from config.celery_app import RECEIPTS_CHECK, app
+from notifier.pipeline.advance import advance_messages
+from workers._ids import parse_ids
+
+
+@app.task(name=RECEIPTS_CHECK)
+def check(message_ids: list[str]) -> None:
+    advance_messages(parse_ids(message_ids))
