@@ -6,7 +6,7 @@ from functools import lru_cache
 from typing import Any
 
 from celery import Celery
-from kombu import Queue
+from kombu.entity import Queue
 
 from config.settings import Settings, get_settings
 
@@ -35,7 +35,10 @@ def _transport_options(settings: Settings) -> dict[str, Any]:
             "polling_interval": settings.filesystem_broker_poll_seconds,
         }
     # A task not acked within this many seconds is handed to another worker (Redis transport).
-    return {"visibility_timeout": settings.broker_visibility_timeout}
+    options: dict[str, Any] = {"visibility_timeout": settings.broker_visibility_timeout}
+    if settings.broker_key_prefix:
+        options["global_keyprefix"] = settings.broker_key_prefix
+    return options
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:

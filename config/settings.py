@@ -46,6 +46,8 @@ class Settings:
     broker_url: str = ""
     # Redis redelivers an unacked task after this many seconds; every countdown we use stays
     # well below it (receipt checks further out are found by the maintenance sweep instead).
+    # Prefix for every broker key in Redis, so several deployments (or test runs) share a server.
+    broker_key_prefix: str = ""
     broker_visibility_timeout: int = 3600
     max_countdown_seconds: int = 600
     sweep_interval_seconds: float = 5.0

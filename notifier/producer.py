@@ -46,14 +46,21 @@ def limits(settings: Settings) -> Limits:
 
 def bind_device(user_id: str, platform: str, token: str, phone: str | None = None) -> uuid.UUID:
     """Bind a push token (and optionally the user's phone) to a user; returns the device id."""
-    req = parse_bind({"user_id": user_id, "platform": platform, "token": token, "phone": phone})
+    return bind_device_payload(
+        {"user_id": user_id, "platform": platform, "token": token, "phone": phone}
+    )
+
+
+def bind_device_payload(payload: Mapping[str, Any]) -> uuid.UUID:
+    """`bind_device` from an untrusted mapping (the HTTP body); refusals name the field."""
+    req = parse_bind(payload)
     with transaction() as session:
         repo.upsert_user(session, req.user_id, req.phone)
         device, _is_new = repo.bind_device(session, req.user_id, req.platform, req.token)
         return device.id
 
 
-def bind_phone(user: str, phone: str) -> None:
+def bind_phone(user: object, phone: object) -> None:
     """Record the phone number SMS goes to, for users with or without an app."""
     uid, number = user_id(user), phone_e164(phone)
     with transaction() as session:
@@ -80,6 +87,11 @@ def send(
         "receipt_deadline": receipt_deadline,
         "ttl": ttl,
     }
+    return send_payload(payload)
+
+
+def send_payload(payload: Mapping[str, Any]) -> uuid.UUID:
+    """`send` from an untrusted mapping (the HTTP body); refusals name the field."""
     return send_request(parse_send(payload, limits(get_settings())))
 
 

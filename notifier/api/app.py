@@ -82,10 +82,7 @@ def create_app() -> FastAPI:
 
     @app.post("/v1/devices", status_code=201, dependencies=[Depends(require("device"))])
     def bind_device(body: Any = Body(...)) -> dict[str, str]:
-        b = _object(body)
-        device_id = producer.bind_device(
-            b.get("user_id"), b.get("platform"), b.get("token"), b.get("phone")
-        )
+        device_id = producer.bind_device_payload(_object(body))
         return {"device_id": str(device_id)}
 
     @app.put("/v1/users/{user_id}/phone", dependencies=[Depends(require("send"))])
@@ -100,8 +97,7 @@ def create_app() -> FastAPI:
         b = _object(body)
         if idempotency_key and not b.get("idempotency_key"):
             b["idempotency_key"] = idempotency_key
-        fields = ("policy", "push", "sms", "idempotency_key", "receipt_deadline", "ttl")
-        message_id = producer.send(b.get("user_id"), **{k: b[k] for k in fields if k in b})
+        message_id = producer.send_payload(b)
         return {"message_id": str(message_id)}
 
     @app.get("/v1/messages/{message_id}", dependencies=[Depends(require("send"))])

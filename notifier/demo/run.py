@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import secrets
 import shutil
+import sys
 import tempfile
 import time
 import uuid
@@ -65,13 +66,12 @@ def seed_catalogue() -> None:
     from notifier.domain.errors import Conflict
 
     content = "Account ${account}: a statement of ${amount} is ready in the app."
-    for kind, key, add in (
-        ("signature", SIGNATURE, lambda: catalog.add_signature(SIGNATURE)),
-        ("template", TEMPLATE, lambda: catalog.add_template(TEMPLATE, "notification", content)),
-    ):
-        with contextlib.suppress(Conflict):
-            add()
-        catalog.review(kind, key, approve=True)
+    with contextlib.suppress(Conflict):
+        catalog.add_signature(SIGNATURE)
+    with contextlib.suppress(Conflict):
+        catalog.add_template(TEMPLATE, "notification", content)
+    catalog.review("signature", SIGNATURE, approve=True)
+    catalog.review("template", TEMPLATE, approve=True)
 
 
 def bind_fleet(stack: Stack, users: list[DemoUser]) -> None:
@@ -133,9 +133,7 @@ def snapshot(ids: list[str]) -> tuple[dict[str, str], dict[str, list[tuple[str, 
 
 def wait_final(ids: list[str], timeout: float) -> None:
     deadline = time.monotonic() + timeout
-    with click.progressbar(
-        length=len(ids), label="messages final", file=click.get_text_stream("stderr")
-    ) as bar:
+    with click.progressbar(length=len(ids), label="messages final", file=sys.stderr) as bar:
         done = 0
         while time.monotonic() < deadline:
             msg_states, _, _ = snapshot(ids)

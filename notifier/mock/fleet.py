@@ -93,7 +93,7 @@ class Callbacks:
                 if self._heap and self._heap[0][0] <= now:
                     break
                 self._cond.wait(self._heap[0][0] - now if self._heap else None)
-            ready = []
+            ready: list[tuple[Any, int]] = []
             while self._heap and self._heap[0][0] <= now and len(ready) < self.batch:
                 _, _, item, tries = heapq.heappop(self._heap)
                 ready.append((item, tries))

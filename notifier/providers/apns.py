@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import jwt
@@ -35,29 +36,31 @@ class ApnsCredentials:
 class ProviderToken:
     """The signed bearer token, re-signed on a schedule and never per request."""
 
-    def __init__(self, credentials: ApnsCredentials, clock: type[time] | None = None) -> None:
+    def __init__(
+        self, credentials: ApnsCredentials, clock: Callable[[], float] = time.time
+    ) -> None:
         self._creds = credentials
-        self._clock = clock or time
+        self._clock = clock
         self._lock = threading.Lock()
         self._token = ""
         self._issued_at = 0.0
 
     def current(self) -> str:
         with self._lock:
-            if not self._token or self._clock.time() - self._issued_at >= TOKEN_REFRESH_SECONDS:
+            if not self._token or self._clock() - self._issued_at >= TOKEN_REFRESH_SECONDS:
                 self._sign()
             return self._token
 
     def refresh_after_rejection(self) -> bool:
         """Re-sign after APNs refused the token; False if it is too young to replace safely."""
         with self._lock:
-            if self._clock.time() - self._issued_at < TOKEN_MIN_AGE_SECONDS and self._token:
+            if self._clock() - self._issued_at < TOKEN_MIN_AGE_SECONDS and self._token:
                 return False
             self._sign()
             return True
 
     def _sign(self) -> None:
-        now = self._clock.time()
+        now = self._clock()
         self._token = jwt.encode(
             {"iss": self._creds.team_id, "iat": int(now)},
             self._creds.key_pem,

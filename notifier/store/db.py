@@ -67,3 +67,10 @@ def transaction() -> Iterator[Session]:
 
 def is_postgres(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
+
+
+def dispose_engine(url: str) -> None:
+    """Close the pooled connections of one database URL (tests drop their databases after)."""
+    engine_for(url).dispose()
+    engine_for.cache_clear()
+    _sessionmaker.cache_clear()
