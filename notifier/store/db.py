@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -40,18 +39,27 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
 
 
-@lru_cache(maxsize=4)
+_engines: dict[str, Engine] = {}
+_sessionmakers: dict[str, sessionmaker[Session]] = {}
+
+
 def engine_for(url: str) -> Engine:
-    return make_engine(url)
+    """One engine (one pool) per database URL per process."""
+    engine = _engines.get(url)
+    if engine is None:
+        engine = _engines[url] = make_engine(url)
+    return engine
 
 
 def get_engine() -> Engine:
     return engine_for(get_settings().db_url)
 
 
-@lru_cache(maxsize=4)
 def _sessionmaker(url: str) -> sessionmaker[Session]:
-    return sessionmaker(engine_for(url), expire_on_commit=False)
+    maker = _sessionmakers.get(url)
+    if maker is None:
+        maker = _sessionmakers[url] = sessionmaker(engine_for(url), expire_on_commit=False)
+    return maker
 
 
 @contextmanager
@@ -71,6 +79,7 @@ def is_postgres(session: Session) -> bool:
 
 def dispose_engine(url: str) -> None:
     """Close the pooled connections of one database URL (tests drop their databases after)."""
-    engine_for(url).dispose()
-    engine_for.cache_clear()
-    _sessionmaker.cache_clear()
+    _sessionmakers.pop(url, None)
+    engine = _engines.pop(url, None)
+    if engine is not None:
+        engine.dispose()

@@ -1,0 +1,46 @@
+"""E2E: mocks, API and one Celery worker per queue as real processes, on PostgreSQL + Redis."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from notifier.demo.run import seed_catalogue
+from notifier.demo.stack import Stack
+from tests.services import REDIS_URL, fresh_pg_database, fresh_redis_prefix
+
+FINAL = ("delivered", "unconfirmed", "failed")
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    with fresh_pg_database() as db_url, fresh_redis_prefix() as prefix:
+        overrides = {
+            "NOTIFIER_DATABASE_URL": db_url,
+            "NOTIFIER_BROKER_URL": REDIS_URL,
+            "NOTIFIER_BROKER_KEY_PREFIX": prefix,
+        }
+        with Stack(tmp_path_factory.mktemp("stack"), overrides) as running:
+            seed_catalogue()
+            yield running
+
+
+def wait_for(check: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def final_view(stack: Stack, message_id: str, timeout: float = 30.0) -> dict[str, Any]:
+    def check() -> dict[str, Any] | None:
+        view: dict[str, Any] = stack.api("GET", f"/v1/messages/{message_id}").json()
+        return view if view["state"] in FINAL else None
+
+    return dict(wait_for(check, timeout, f"message {message_id} to finish"))

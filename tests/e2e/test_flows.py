@@ -1,0 +1,160 @@
+"""The walking skeleton's promises, end to end through real processes."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+from typing import Any
+
+import pytest
+
+from notifier.demo.run import SIGNATURE, TEMPLATE
+from notifier.demo.stack import Stack
+from tests.e2e.conftest import final_view
+
+DEADLINE = 2
+
+
+def token(platform: str) -> str:
+    if platform == "apns":
+        return secrets.token_hex(32)
+    return f"{secrets.token_urlsafe(16)}:APA91b{secrets.token_urlsafe(100)}"
+
+
+def bind(stack: Stack, platform: str, behaviour: str) -> tuple[str, str, str]:
+    user, tok = f"u-{secrets.token_hex(4)}", token(platform)
+    phone = f"+86139{secrets.randbelow(10**8):08d}"
+    stack.set_behaviours(platform, {tok: behaviour})
+    body = {"user_id": user, "platform": platform, "token": tok, "phone": phone}
+    assert stack.api("POST", "/v1/devices", "device", json=body).status_code == 201
+    return user, tok, phone
+
+
+def payload(user: str, policy: str = "supplement", **extra: Any) -> dict[str, Any]:
+    return {
+        "user_id": user,
+        "policy": policy,
+        "push": {"title": "Statement", "body": "ready"},
+        "sms": {
+            "template": TEMPLATE,
+            "params": {"account": "1234", "amount": "9.99"},
+            "signature": SIGNATURE,
+        },
+        "receipt_deadline": DEADLINE,
+        **extra,
+    }
+
+
+def send(stack: Stack, user: str, policy: str = "supplement", **extra: Any) -> Any:
+    return stack.api("POST", "/v1/messages", json=payload(user, policy, **extra))
+
+
+def by_channel(view: dict[str, Any], channel: str) -> list[dict[str, Any]]:
+    return [d for d in view["deliveries"] if d["channel"] == channel]
+
+
+def kinds(view: dict[str, Any]) -> list[str]:
+    return [e["kind"] for e in view["timeline"]]
+
+
+@pytest.mark.parametrize("platform", ["apns", "fcm"])
+def test_online_device_acks_push_and_no_sms_is_sent(stack, platform):
+    user, tok, _ = bind(stack, platform, "online")
+    response = send(stack, user)
+    assert response.status_code == 202
+    view = final_view(stack, response.json()["message_id"])
+    assert view["state"] == "delivered"
+    [push] = by_channel(view, "push")
+    [sms] = by_channel(view, "sms")
+    assert push["state"] == "acked"
+    assert sms["state"] == "cancelled"
+    assert stack.received("carrier", "out_id", sms["id"]) == []
+    assert len(stack.received(platform, "token", tok)) == 1
+    assert kinds(view)[0] == "accepted" and "acked" in kinds(view)
+
+
+@pytest.mark.parametrize("platform", ["apns", "fcm"])
+def test_offline_device_gets_exactly_one_sms_after_the_deadline(stack, platform):
+    user, _, phone = bind(stack, platform, "offline")
+    view = final_view(stack, send(stack, user).json()["message_id"])
+    assert view["state"] == "delivered"
+    [push] = by_channel(view, "push")
+    [sms] = by_channel(view, "sms")
+    assert push["state"] == "unconfirmed"
+    assert sms["state"] == "delivered"  # the carrier's DLR arrived by webhook
+    assert sms["sms_text"] == "[DemoBank]Account 1234: a statement of 9.99 is ready in the app."
+    at_carrier = stack.received("carrier", "out_id", sms["id"])
+    assert len(at_carrier) == 1
+    assert at_carrier[0]["phone"] == phone and at_carrier[0]["template_code"] == TEMPLATE
+    due = datetime.fromisoformat(view["receipt_due_at"]).timestamp()
+    assert at_carrier[0]["send_time"] >= due  # not a moment before the deadline
+    assert {"receipt_missed", "fallback", "sms_submitted", "sms_delivered"} <= set(kinds(view))
+
+
+@pytest.mark.parametrize("platform", ["apns", "fcm"])
+def test_uninstalled_app_invalidates_device_and_falls_back_to_sms(stack, platform):
+    user, tok, _ = bind(stack, platform, "uninstalled")
+    view = final_view(stack, send(stack, user).json()["message_id"])
+    [push] = by_channel(view, "push")
+    [sms] = by_channel(view, "sms")
+    assert push["state"] == "failed"
+    assert push["error_code"] in ("Unregistered", "UNREGISTERED")
+    assert sms["state"] == "delivered"
+    assert "device_invalidated" in kinds(view)
+    # the device is dead now: the next message goes straight to SMS, no push attempted
+    again = final_view(stack, send(stack, user).json()["message_id"])
+    assert by_channel(again, "push") == []
+    assert [d["state"] for d in by_channel(again, "sms")] == ["delivered"]
+    assert len(stack.received(platform, "token", tok)) == 1
+
+
+def test_concurrent_sends_both_channels(stack):
+    user, _, _ = bind(stack, "apns", "online")
+    view = final_view(stack, send(stack, user, "concurrent").json()["message_id"])
+    assert [d["state"] for d in by_channel(view, "push")] == ["acked"]
+    assert [d["state"] for d in by_channel(view, "sms")] == ["delivered"]
+
+
+def test_same_idempotency_key_twice_is_one_message_sent_once(stack):
+    user, tok, _ = bind(stack, "apns", "online")
+    key = f"order-{secrets.token_hex(4)}"
+    first = send(stack, user, idempotency_key=key)
+    # the same request retried, this time with the key in the Idempotency-Key header
+    headers = {"idempotency-key": key}
+    second = stack.api("POST", "/v1/messages", headers=headers, json=payload(user))
+    assert first.status_code == second.status_code == 202
+    assert first.json()["message_id"] == second.json()["message_id"]
+    final_view(stack, first.json()["message_id"])
+    assert len(stack.received("apns", "token", tok)) == 1
+
+
+@pytest.mark.parametrize(
+    ("sms", "field"),
+    [
+        ({"template": "NO_SUCH", "params": {}, "signature": SIGNATURE}, "sms.template"),
+        ({"template": TEMPLATE, "params": {"account": "1"}, "signature": SIGNATURE}, "sms.params"),
+    ],
+)
+def test_bad_template_input_is_refused_and_nothing_is_enqueued(stack, sms, field):
+    user, tok, _ = bind(stack, "apns", "online")
+    response = send(stack, user, sms=sms)
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["field"] == field and error["rule"]
+    assert stack.received("apns", "token", tok) == []
+    from sqlalchemy import func, select
+
+    from notifier.store.db import transaction
+    from notifier.store.models import Message
+
+    with transaction() as session:
+        assert session.scalar(select(func.count()).where(Message.user_id == user)) == 0
+
+
+def test_api_requires_a_key_with_the_right_scope(stack):
+    import requests
+
+    assert requests.post(stack.url("api") + "/v1/messages", json={}, timeout=5).status_code == 401
+    denied = stack.api("POST", "/v1/messages", "device", json={})
+    assert denied.status_code == 403
+    assert "scope send" in denied.json()["error"]["message"]

@@ -1,0 +1,73 @@
+"""Conditional updates are claims: of several concurrent claimers exactly one wins each row."""
+
+import threading
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from notifier.domain import states
+from notifier.store import repo
+from notifier.store.db import transaction
+from notifier.store.models import Delivery, Message, User
+
+
+def _seed(n: int) -> list[uuid.UUID]:
+    now = datetime.now(UTC)
+    with transaction() as s:
+        s.add(User(id="u1", phone="+8613800138000", created_at=now, updated_at=now))
+        s.flush()
+        msg = Message(
+            id=uuid.uuid4(),
+            user_id="u1",
+            policy="sms_only",
+            state="accepted",
+            push_data={},
+            sms_params={},
+            receipt_deadline_s=30,
+            expires_at=now + timedelta(hours=1),
+            created_at=now,
+            updated_at=now,
+        )
+        s.add(msg)
+        s.flush()
+        ids = [uuid.uuid4() for _ in range(n)]
+        s.add_all(
+            Delivery(
+                id=i,
+                message_id=msg.id,
+                channel="sms",
+                target="+8613800138000",
+                state=states.QUEUED,
+                attempts=0,
+                created_at=now,
+                updated_at=now,
+            )
+            for i in ids
+        )
+    return ids
+
+
+def test_concurrent_claims_never_overlap(migrated):
+    ids = _seed(50)
+    won: list[list[uuid.UUID]] = []
+    barrier = threading.Barrier(4)
+
+    def claim() -> None:
+        barrier.wait()
+        with transaction() as s:
+            won.append(repo.transition(s, ids, states.QUEUED, states.SENDING))
+
+    threads = [threading.Thread(target=claim) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    claimed = [i for batch in won for i in batch]
+    assert sorted(claimed) == sorted(ids)  # every row claimed exactly once
+
+
+def test_claim_from_wrong_state_moves_nothing(migrated):
+    ids = _seed(3)
+    with transaction() as s:
+        assert repo.transition(s, ids, states.SENT, states.ACKED) == []
+        assert len(repo.transition(s, ids, states.QUEUED, states.SENDING)) == 3
+        assert repo.transition(s, ids, states.QUEUED, states.SENDING) == []

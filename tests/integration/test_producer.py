@@ -1,0 +1,101 @@
+"""The producer on each database: validation before writing, publish after commit, idempotency."""
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from config.settings import get_settings
+from notifier import catalog, producer
+from notifier.domain.errors import InvalidInput
+from notifier.store.db import transaction
+from notifier.store.models import Delivery, Message
+
+PUSH = {"title": "Statement", "body": "Your statement is ready"}
+SMS = {"template": "NOTICE", "params": {"amount": "12.00"}, "signature": "Bank"}
+
+
+@pytest.fixture
+def catalogue(migrated):
+    catalog.add_signature("Bank")
+    catalog.review("signature", "Bank", approve=True)
+    catalog.add_template("NOTICE", "notification", "Statement of ${amount} is ready.")
+    catalog.review("template", "NOTICE", approve=True)
+    producer.bind_device("alice", "apns", "ab" * 32, "+8613800138000")
+    producer.bind_phone("bob", "+8613800138001")
+
+
+def published(queue: str) -> list[Path]:
+    return sorted(get_settings().broker_folder.glob(f"*.{queue}.msg"))
+
+
+def counts() -> tuple[int, int]:
+    with transaction() as s:
+        return (
+            s.scalar(select(func.count()).select_from(Message)) or 0,
+            s.scalar(select(func.count()).select_from(Delivery)) or 0,
+        )
+
+
+def test_supplement_holds_sms_and_publishes_push(catalogue):
+    message_id = producer.send("alice", push=PUSH, sms=SMS)
+    with transaction() as s:
+        rows = {
+            d.channel: d
+            for d in s.scalars(select(Delivery).where(Delivery.message_id == message_id))
+        }
+    assert rows["push"].state == "queued"
+    assert rows["sms"].state == "standby"
+    assert rows["sms"].sms_text == "[Bank]Statement of 12.00 is ready."
+    assert len(published("push")) == 1 and published("sms") == []
+
+
+def test_no_device_under_supplement_goes_straight_to_sms(catalogue):
+    producer.send("bob", push=PUSH, sms=SMS)
+    assert published("push") == [] and len(published("sms")) == 1
+
+
+@pytest.mark.parametrize(
+    ("sms", "field"),
+    [
+        ({**SMS, "template": "NOPE"}, "sms.template"),
+        ({**SMS, "params": {}}, "sms.params"),
+        ({**SMS, "params": {"amount": "1", "extra": "x"}}, "sms.params"),
+        ({**SMS, "signature": "Other"}, "sms.signature"),
+    ],
+)
+def test_bad_sms_refused_and_nothing_written_or_enqueued(catalogue, sms, field):
+    with pytest.raises(InvalidInput) as err:
+        producer.send("alice", push=PUSH, sms=sms)
+    assert err.value.field == field
+    assert counts() == (0, 0)
+    assert published("push") == [] and published("sms") == []
+
+
+def test_pending_template_refused(catalogue):
+    catalog.add_template("DRAFT", "notification", "Draft ${x}")
+    with pytest.raises(InvalidInput, match="template DRAFT is pending"):
+        producer.send(
+            "alice", push=PUSH, sms={"template": "DRAFT", "params": {"x": "1"}, "signature": "Bank"}
+        )
+
+
+def test_user_without_phone_refused_at_send_time(catalogue):
+    producer.bind_device("carol", "fcm", "c" * 64)
+    with pytest.raises(InvalidInput, match="has no phone number"):
+        producer.send("carol", push=PUSH, sms=SMS)
+    assert counts() == (0, 0)
+
+
+def test_same_idempotency_key_gives_one_message_sent_once(catalogue):
+    first = producer.send("alice", push=PUSH, sms=SMS, idempotency_key="k-1")
+    second = producer.send("alice", push=PUSH, sms=SMS, idempotency_key="k-1")
+    assert first == second
+    assert counts() == (1, 2)
+    assert len(published("push")) == 1
+
+
+def test_rebinding_a_token_moves_it_to_the_new_user(catalogue):
+    producer.bind_device("dave", "apns", "ab" * 32)
+    with pytest.raises(InvalidInput, match="no active device"):
+        producer.send("alice", policy="push_only", push=PUSH)
