@@ -185,6 +185,16 @@ def serve(what: str, host: str, port: int) -> None:
 
 
 @main.command()
+@click.argument("provider", type=click.Choice(["apns", "fcm", "carrier"]))
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, required=True)
+@click.pass_context
+def mock(ctx: click.Context, provider: str, host: str, port: int) -> None:
+    """Run a mock provider (same as `serve PROVIDER`); see NOTIFIER_MOCK_* in the README."""
+    ctx.invoke(serve, what=provider, host=host, port=port)
+
+
+@main.command()
 @click.option("--users", default=3, show_default=True, help="users of each device kind")
 @click.option("--deadline", default=3, show_default=True, help="receipt deadline, seconds")
 @click.option("--timeout", default=90.0, show_default=True, help="give up after, seconds")

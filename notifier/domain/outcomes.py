@@ -50,6 +50,9 @@ class Outcome:
         return cls(Kind.REJECTED, status_code, None, error_code, detail)
 
 
+EXPIRED = Outcome.rejected(None, "ttl_expired", "the message expired before it was sent")
+
+
 def backoff_seconds(
     attempt: int,
     base: float,

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 
 from notifier.domain import states
-from notifier.domain.outcomes import Outcome
+from notifier.domain.outcomes import EXPIRED
 from notifier.pipeline import publish
 from notifier.pipeline.advance import advance_messages
 from notifier.pipeline.record import record_outcomes
@@ -33,22 +33,13 @@ def send_push(delivery_ids: Sequence[uuid.UUID], gateway: PushGateway | None = N
     """Deliver a batch of push deliveries; returns how many this call claimed."""
     now = repo.utcnow()
     with transaction() as session:
-        claimed_ids = repo.transition(
-            session, delivery_ids, states.QUEUED, states.SENDING, attempts=Delivery.attempts + 1
-        )
-        claimed = repo.load_deliveries(session, claimed_ids)
-        messages = {
-            m.id: m
-            for m in repo.lock_messages(session, [d.message_id for d in claimed], lock=False)
-        }
+        claimed, messages = repo.claim_queued(session, delivery_ids)
     if not claimed:
         return 0
     live = [d for d in claimed if messages[d.message_id].expires_at > now]
     outcomes = (gateway or process_gateway()).send([_job(d, messages[d.message_id]) for d in live])
     expired = [d for d in claimed if d not in live]
-    outcomes += [Outcome.rejected(None, "ttl_expired", "message expired before sending")] * len(
-        expired
-    )
+    outcomes += [EXPIRED] * len(expired)
     with transaction() as session:
         result = record_outcomes(session, live + expired, outcomes, states.SENT)
     for delivery_id, delay in result.retries:

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from notifier.domain import states, templates
 from notifier.domain.errors import InvalidInput
-from notifier.domain.outcomes import Outcome
+from notifier.domain.outcomes import EXPIRED, Outcome
 from notifier.pipeline import publish
 from notifier.pipeline.advance import advance_messages
 from notifier.pipeline.record import record_outcomes
@@ -23,9 +23,11 @@ log = logging.getLogger(__name__)
 
 
 def _prepare(session: Session, delivery: Delivery, message: Message) -> SmsSubmit | Outcome:
-    """Re-check approval at send time: a template withdrawn after acceptance must not go out.
+    """Re-check expiry and approval at send time: a stale or withdrawn SMS must not go out.
 
     The rendered text is set on the attached row, so it is stored with the claim."""
+    if message.expires_at <= repo.utcnow():
+        return EXPIRED
     template = repo.get_template(session, message.sms_template or "")
     signature = repo.get_signature(session, message.sms_signature or "")
     if template is None or signature is None:
@@ -57,14 +59,7 @@ def send_sms(delivery_ids: Sequence[uuid.UUID], carrier: CarrierClient | None = 
     """Submit a batch of SMS deliveries; returns how many this call claimed."""
     carrier = carrier or process_carrier()
     with transaction() as session:
-        claimed_ids = repo.transition(
-            session, delivery_ids, states.QUEUED, states.SENDING, attempts=Delivery.attempts + 1
-        )
-        claimed = repo.load_deliveries(session, claimed_ids)
-        messages = {
-            m.id: m
-            for m in repo.lock_messages(session, [d.message_id for d in claimed], lock=False)
-        }
+        claimed, messages = repo.claim_queued(session, delivery_ids)
         prepared = {d.id: _prepare(session, d, messages[d.message_id]) for d in claimed}
     if not claimed:
         return 0

@@ -177,6 +177,16 @@ def transition(
     return list(session.scalars(stmt))
 
 
+def claim_queued(
+    session: Session, ids: Sequence[uuid.UUID]
+) -> tuple[list[Delivery], dict[uuid.UUID, Message]]:
+    """Claim queued deliveries for sending (counting the attempt) and load their messages."""
+    claimed_ids = transition(session, ids, "queued", "sending", attempts=Delivery.attempts + 1)
+    claimed = load_deliveries(session, claimed_ids)
+    messages = lock_messages(session, [d.message_id for d in claimed], lock=False)
+    return claimed, {m.id: m for m in messages}
+
+
 def lock_messages(session: Session, ids: Sequence[uuid.UUID], lock: bool = True) -> list[Message]:
     """Load messages for a decision, locked so concurrent deciders take turns (PostgreSQL).
 
