@@ -131,18 +131,30 @@ def snapshot(ids: list[str]) -> tuple[dict[str, str], dict[str, list[tuple[str, 
     return msg_states, deliveries, invalid
 
 
+def _count_final(ids: list[str]) -> int:
+    msg_states, _, _ = snapshot(ids)
+    return sum(1 for s in msg_states.values() if s in states.MESSAGE_FINAL)
+
+
 def wait_final(ids: list[str], timeout: float) -> None:
+    """Poll until every message is final; a bar on a terminal, a line a second otherwise."""
     deadline = time.monotonic() + timeout
-    with click.progressbar(length=len(ids), label="messages final", file=sys.stderr) as bar:
-        done = 0
-        while time.monotonic() < deadline:
-            msg_states, _, _ = snapshot(ids)
-            now_done = sum(1 for s in msg_states.values() if s in states.MESSAGE_FINAL)
-            bar.update(now_done - done)
-            done = now_done
-            if done == len(ids):
-                return
-            time.sleep(0.25)
+    done = 0
+    if sys.stderr.isatty():
+        with click.progressbar(length=len(ids), label="messages final", file=sys.stderr) as bar:
+            while done < len(ids) and time.monotonic() < deadline:
+                time.sleep(0.25)
+                now_done = _count_final(ids)
+                bar.update(now_done - done)
+                done = now_done
+        return
+    last_line = 0.0
+    while done < len(ids) and time.monotonic() < deadline:
+        time.sleep(0.25)
+        done = _count_final(ids)
+        if time.monotonic() - last_line >= 1.0 or done == len(ids):
+            click.echo(f"waiting: {done}/{len(ids)} messages final", err=True)
+            last_line = time.monotonic()
 
 
 def expectation_problems(

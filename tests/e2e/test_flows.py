@@ -12,7 +12,7 @@ from notifier.demo.run import SIGNATURE, TEMPLATE
 from notifier.demo.stack import Stack
 from tests.e2e.conftest import final_view
 
-DEADLINE = 2
+DEADLINE = 3
 
 
 def token(platform: str) -> str:
