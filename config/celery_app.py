@@ -14,6 +14,7 @@ from config.settings import Settings, get_settings
 PUSH_SEND = "notifier.push.send"
 RECEIPTS_CHECK = "notifier.receipts.check"
 SMS_SEND = "notifier.sms.send"
+SMS_POLL = "notifier.sms.poll"
 MAINTENANCE_SWEEP = "notifier.maintenance.sweep"
 
 QUEUES = ("push", "receipts", "sms", "maintenance")
@@ -21,6 +22,7 @@ ROUTES = {
     PUSH_SEND: "push",
     RECEIPTS_CHECK: "receipts",
     SMS_SEND: "sms",
+    SMS_POLL: "sms",
     MAINTENANCE_SWEEP: "maintenance",
 }
 

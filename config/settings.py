@@ -68,6 +68,19 @@ class Settings:
     carrier_url: str = "http://127.0.0.1:8003"
     carrier_access_key: str = "demo"
     sms_default_signature: str | None = None
+    # Longest message accepted, in parts; each part is billed (carriers' message rules).
+    sms_max_parts: int = 5
+    # Price per part by destination prefix, longest prefix wins: "+86=0.045,+1=0.0079,*=0.05".
+    sms_prices: str = "*=0.05"
+    # Per-number frequency limits (defaults: Alibaba Cloud SMS flow control).
+    sms_limit_verification_minute: int = 1
+    sms_limit_verification_hour: int = 5
+    sms_limit_verification_day: int = 10
+    sms_limit_other_day: int = 50
+    # Promotional SMS waits out these local hours of the recipient ("HH:MM-HH:MM").
+    sms_quiet_hours: str = "21:00-08:00"
+    # Ask the carrier for a delivery report that has not arrived by webhook after this long.
+    sms_poll_after_seconds: int = 120
 
     receipt_deadline_default: int = 30
     receipt_deadline_min: int = 15

@@ -98,16 +98,40 @@ def template() -> None:
     """Templates: add (pending), approve, reject, list."""
 
 
+KINDS = click.Choice(["verification", "notification", "promotional"])
+
+
+def _json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, ensure_ascii=False))
+
+
 @template.command("add")
 @click.argument("code")
-@click.option("--kind", type=click.Choice(["verification", "notification", "promotional"]))
+@click.option("--kind", type=KINDS, default="notification", show_default=True)
 @click.option("--content", required=True, help="text with ${var} placeholders")
+@click.option("--max-param-length", type=int, help="longest value of one variable [35]")
 @_friendly
-def template_add(code: str, kind: str, content: str) -> None:
+def template_add(code: str, kind: str, content: str, max_param_length: int | None) -> None:
+    """Add a template; it waits in `pending` until approved."""
     from notifier import catalog
 
-    catalog.add_template(code, kind or "notification", content)
+    catalog.add_template(code, kind, content, max_param_length)
     click.echo(f"template {code} added, pending review")
+
+
+@template.command("edit")
+@click.argument("code")
+@click.option("--kind", type=KINDS)
+@click.option("--content")
+@click.option("--max-param-length", type=int)
+@_friendly
+def template_edit(
+    code: str, kind: str | None, content: str | None, max_param_length: int | None
+) -> None:
+    """Change a template; it goes back to `pending` review."""
+    from notifier import catalog
+
+    _json(catalog.edit_template(code, content, kind, max_param_length))
 
 
 @sms.group()
@@ -149,12 +173,55 @@ def _review_commands(group: click.Group, kind: str) -> None:
     def list_() -> None:
         from notifier import catalog
 
-        rows = catalog.list_templates() if kind == "template" else catalog.list_signatures()
-        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        _json(catalog.list_templates() if kind == "template" else catalog.list_signatures())
+
+    @group.command("show")
+    @click.argument("key")
+    @_friendly
+    def show(key: str) -> None:
+        from notifier import catalog
+
+        _json(catalog.show_template(key) if kind == "template" else catalog.show_signature(key))
 
 
 _review_commands(template, "template")
 _review_commands(signature, "signature")
+
+
+@sms.command("preview")
+@click.argument("template_code")
+@click.option("--param", "params", multiple=True, metavar="NAME=VALUE")
+@click.option("--signature", required=True)
+@click.option("--phone", help="destination, for the cost")
+@_friendly
+def sms_preview(
+    template_code: str, params: tuple[str, ...], signature: str, phone: str | None
+) -> None:
+    """Rendered text, encoding, parts and cost of an SMS, before sending any."""
+    from notifier import catalog
+    from notifier.domain.errors import InvalidInput
+
+    values = {}
+    for item in params:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise InvalidInput("--param", f"{item!r} is not NAME=VALUE")
+        values[name] = value
+    _json(catalog.preview(template_code, values, signature, phone))
+
+
+@sms.command("optout")
+@click.argument("phone")
+@click.option("--remove", is_flag=True, help="opt the number back in")
+@_friendly
+def sms_optout(phone: str, remove: bool) -> None:
+    """Stop (or with --remove, allow again) promotional SMS to PHONE."""
+    from notifier import catalog
+
+    if remove:
+        click.echo("opted in" if catalog.opt_in(phone) else "was not opted out")
+    else:
+        click.echo(f"{catalog.opt_out(phone, 'cli')} opted out")
 
 
 @main.command()

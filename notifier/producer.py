@@ -10,13 +10,16 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from config.settings import Settings, get_settings
+from notifier import catalog
 from notifier.domain import states, templates
+from notifier.domain.encoding import Segments
 from notifier.domain.errors import Conflict, InvalidInput
 from notifier.domain.policy import Policy, sms_starts_immediately
 from notifier.domain.requests import (
@@ -148,6 +151,8 @@ class _ResolvedSms:
     signature: str
     params: dict[str, str]
     text: str
+    segments: Segments
+    cost: Decimal
 
 
 def _check_sms(session: Session, req: SendRequest, user: User, settings: Settings) -> _ResolvedSms:
@@ -166,11 +171,14 @@ def _check_sms(session: Session, req: SendRequest, user: User, settings: Setting
     sig_row = repo.get_signature(session, sign)
     if sig_row is None:
         raise InvalidInput("sms.signature", f"unknown signature {sign}")
-    template = templates.Template(row.code, row.kind, row.content, row.status)
+    template = catalog.to_template(row)
     signature = templates.Signature(sig_row.name, sig_row.status)
     templates.check_signature(signature, "sms.signature")
     params = templates.check_params(template, req.sms.params, "sms")
-    return _ResolvedSms(row.code, sign, params, templates.render(template, signature, params))
+    text = templates.render(template, signature, params)
+    segments = templates.check_length(text, settings.sms_max_parts)
+    cost = catalog.prices().cost(user.phone, segments.count)
+    return _ResolvedSms(row.code, sign, params, text, segments, cost)
 
 
 def _new_message(req: SendRequest, devices: Sequence[Device], sms: _ResolvedSms | None) -> Message:
@@ -230,6 +238,9 @@ def _deliveries(
                 state=first,
                 attempts=0,
                 sms_text=sms.text,
+                sms_encoding=sms.segments.encoding,
+                sms_parts=sms.segments.count,
+                sms_cost=sms.cost,
                 created_at=now,
                 updated_at=now,
             )

@@ -1,12 +1,18 @@
-"""Queue `sms`: submit a batch of SMS deliveries to the carrier."""
+"""Queue `sms`: submit SMS deliveries to the carrier; poll for reports the webhook missed."""
 
 from __future__ import annotations
 
-from config.celery_app import SMS_SEND, app
+from config.celery_app import SMS_POLL, SMS_SEND, app
 from notifier.pipeline.sms import send_sms
+from notifier.pipeline.sms_poll import poll_reports
 from workers._ids import parse_ids
 
 
 @app.task(name=SMS_SEND)
 def send(delivery_ids: list[str]) -> int:
     return send_sms(parse_ids(delivery_ids))
+
+
+@app.task(name=SMS_POLL)
+def poll(delivery_ids: list[str]) -> int:
+    return poll_reports(parse_ids(delivery_ids)).accepted

@@ -3,38 +3,17 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 from fastapi import Body, Depends, FastAPI, Header, Request
 from fastapi.responses import JSONResponse
 
 from notifier import producer
+from notifier.api.auth import Unauthorized, require
+from notifier.api.body import json_object
+from notifier.api.sms_routes import sms_router
 from notifier.domain.errors import Conflict, InvalidInput, NotFound
-from notifier.store import apikeys
 from notifier.store.views import message_view
-
-
-class Unauthorized(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-def require(*scopes: str) -> Callable[..., frozenset[str]]:
-    """Dependency: a live API key holding one of `scopes` (admin holds them all)."""
-
-    def check(authorization: str | None = Header(default=None)) -> frozenset[str]:
-        if not authorization or not authorization.startswith("Bearer "):
-            raise Unauthorized(401, "missing `Authorization: Bearer <api key>` header")
-        held = apikeys.scopes_of(authorization[7:].strip())
-        if held is None:
-            raise Unauthorized(401, "unknown or revoked API key")
-        if "admin" not in held and not held.intersection(scopes):
-            raise Unauthorized(403, f"this key lacks scope {' or '.join(scopes)}")
-        return held
-
-    return check
 
 
 def _error(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
@@ -59,12 +38,6 @@ def _install_error_handlers(app: FastAPI) -> None:
         return _error(exc.status, "unauthorized" if exc.status == 401 else "forbidden", str(exc))
 
 
-def _object(body: Any, name: str = "body") -> dict[str, Any]:
-    if not isinstance(body, dict):
-        raise InvalidInput(name, "must be a JSON object")
-    return body
-
-
 def _uuid(raw: str, field: str) -> uuid.UUID:
     try:
         return uuid.UUID(raw)
@@ -75,6 +48,7 @@ def _uuid(raw: str, field: str) -> uuid.UUID:
 def create_app() -> FastAPI:
     app = FastAPI(title="notifier", version="0.1.0")
     _install_error_handlers(app)
+    app.include_router(sms_router())
 
     @app.get("/healthz")
     def health() -> dict[str, str]:
@@ -82,19 +56,19 @@ def create_app() -> FastAPI:
 
     @app.post("/v1/devices", status_code=201, dependencies=[Depends(require("device"))])
     def bind_device(body: Any = Body(...)) -> dict[str, str]:
-        device_id = producer.bind_device_payload(_object(body))
+        device_id = producer.bind_device_payload(json_object(body))
         return {"device_id": str(device_id)}
 
     @app.put("/v1/users/{user_id}/phone", dependencies=[Depends(require("send"))])
     def bind_phone(user_id: str, body: Any = Body(...)) -> dict[str, str]:
-        producer.bind_phone(user_id, _object(body).get("phone"))
+        producer.bind_phone(user_id, json_object(body).get("phone"))
         return {"user_id": user_id}
 
     @app.post("/v1/messages", status_code=202, dependencies=[Depends(require("send"))])
     def send(
         body: Any = Body(...), idempotency_key: str | None = Header(default=None)
     ) -> dict[str, str]:
-        b = _object(body)
+        b = json_object(body)
         if idempotency_key and not b.get("idempotency_key"):
             b["idempotency_key"] = idempotency_key
         message_id = producer.send_payload(b)
@@ -106,17 +80,10 @@ def create_app() -> FastAPI:
 
     @app.post("/v1/acks", dependencies=[Depends(require("device"))])
     def acks(body: Any = Body(...)) -> dict[str, int]:
-        items = _object(body).get("acks")
+        items = json_object(body).get("acks")
         if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
             raise InvalidInput("acks", "must be a list of {delivery_id, kind} objects")
         result = producer.ack_many(items)
         return {"accepted": result.accepted, "ignored": result.duplicate_or_unknown}
-
-    @app.post("/v1/sms/receipts", dependencies=[Depends(require("carrier"))])
-    def sms_receipts(body: Any = Body(...)) -> dict[str, Any]:
-        reports = body if isinstance(body, list) else [body]
-        producer.record_delivery_reports([_object(r, "report") for r in reports])
-        # The carrier retries anything not answered with code 0.
-        return {"code": 0, "msg": "ok"}
 
     return app

@@ -4,6 +4,7 @@ Delivery (push):  queued → sending → sent → acked | unconfirmed
                   sending → queued (retry) | failed ;  queued → cancelled (SMS took over)
                   unconfirmed → acked (a late receipt is still recorded)
 Delivery (sms):   standby → queued | cancelled ;  queued → sending → submitted | queued | failed
+                  sending → rate_limited (over a per-number limit) | queued (quiet hours)
                   submitted → delivered | undelivered
 Message:          accepted → delivered | unconfirmed | failed
 
@@ -33,13 +34,16 @@ DELIVERED = "delivered"
 UNDELIVERED = "undelivered"
 FAILED = "failed"
 CANCELLED = "cancelled"
+RATE_LIMITED = "rate_limited"
 
 # message states
 ACCEPTED = "accepted"
 MESSAGE_FINAL = frozenset({DELIVERED, UNCONFIRMED, FAILED})
 
 CONFIRMED = frozenset({ACKED, DELIVERED})
-DELIVERY_FINAL = frozenset({ACKED, UNCONFIRMED, DELIVERED, UNDELIVERED, FAILED, CANCELLED})
+DELIVERY_FINAL = frozenset(
+    {ACKED, UNCONFIRMED, DELIVERED, UNDELIVERED, FAILED, CANCELLED, RATE_LIMITED}
+)
 PUSH_PENDING = frozenset({QUEUED, SENDING, SENT})
 
 

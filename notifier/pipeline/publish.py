@@ -36,6 +36,12 @@ def sms(delivery_ids: Sequence[uuid.UUID], countdown: float | None = None) -> bo
     return not delivery_ids or _send(SMS_SEND, [[str(i) for i in delivery_ids]], countdown)
 
 
+def sms_poll(delivery_ids: Sequence[uuid.UUID]) -> bool:
+    from config.celery_app import SMS_POLL
+
+    return not delivery_ids or _send(SMS_POLL, [[str(i) for i in delivery_ids]])
+
+
 def receipt_check(message_ids: Sequence[uuid.UUID], delay: float) -> bool:
     """Schedule the receipt check, unless it is further out than a countdown may safely be.
 

@@ -22,6 +22,7 @@ from notifier.store.repo import EventRow
 class Recorded:
     retries: list[tuple[uuid.UUID, float]] = field(default_factory=list)
     sent: list[Delivery] = field(default_factory=list)
+    failed: list[Delivery] = field(default_factory=list)
     messages: set[uuid.UUID] = field(default_factory=set)
     invalid_devices: dict[uuid.UUID, str] = field(default_factory=dict)
 
@@ -81,9 +82,13 @@ def record_outcomes(
             result.sent.append(delivery)
         elif kind is Kind.RETRY:
             result.retries.append((delivery.id, delay))
-        elif kind is Kind.INVALID_TARGET and delivery.device_id is not None:
-            result.invalid_devices[delivery.device_id] = outcome.error_code or "invalid"
-            events.append(EventRow(delivery.message_id, "device_invalidated", outcome.error_code))
+        else:
+            result.failed.append(delivery)
+            if kind is Kind.INVALID_TARGET and delivery.device_id is not None:
+                result.invalid_devices[delivery.device_id] = outcome.error_code or "invalid"
+                events.append(
+                    EventRow(delivery.message_id, "device_invalidated", outcome.error_code)
+                )
     repo.add_attempts(session, [_attempt_row(d, o) for d, o in zip(claimed, outcomes, strict=True)])
     repo.invalidate_devices(session, result.invalid_devices)
     repo.add_events(session, events, now)

@@ -1,46 +1,97 @@
-"""SMS stage: claim queued SMS deliveries, check and render, submit to the carrier, record."""
+"""SMS stage: claim queued SMS deliveries, apply the carrier rules, submit, record.
+
+Before an SMS costs money it must still be allowed: message not expired, template and
+signature still approved, text within the part limit, the number not opted out of promotions
+and not in its quiet hours, and the number under its frequency limits. The frequency check and
+the reservation of a slot happen under a per-number lock, so parallel workers cannot overshoot.
+"""
 
 from __future__ import annotations
 
-import logging
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from notifier.domain import states, templates
+from config.settings import get_settings
+from notifier import catalog
+from notifier.domain import frequency, states, templates
 from notifier.domain.errors import InvalidInput
 from notifier.domain.outcomes import EXPIRED, Outcome
+from notifier.domain.quiet_hours import parse_window, quiet_until
 from notifier.pipeline import publish
 from notifier.pipeline.advance import advance_messages
 from notifier.pipeline.record import record_outcomes
 from notifier.providers.carrier import CarrierClient, SmsSubmit, process_carrier
 from notifier.store import repo
+from notifier.store import sms as sms_store
 from notifier.store.db import transaction
 from notifier.store.models import Delivery, Message
+from notifier.store.repo import EventRow
 
-log = logging.getLogger(__name__)
+
+@dataclass(frozen=True)
+class Deferred:
+    until: datetime
+    reason: str
 
 
-def _prepare(session: Session, delivery: Delivery, message: Message) -> SmsSubmit | Outcome:
-    """Re-check expiry and approval at send time: a stale or withdrawn SMS must not go out.
+@dataclass(frozen=True)
+class Limited:
+    window: str
 
-    The rendered text is set on the attached row, so it is stored with the claim."""
-    if message.expires_at <= repo.utcnow():
+
+Decision = SmsSubmit | Outcome | Deferred | Limited
+
+
+def _limits() -> frequency.Limits:
+    s = get_settings()
+    return frequency.Limits(
+        s.sms_limit_verification_minute,
+        s.sms_limit_verification_hour,
+        s.sms_limit_verification_day,
+        s.sms_limit_other_day,
+    )
+
+
+def _decide(session: Session, delivery: Delivery, message: Message, now: datetime) -> Decision:
+    """Everything that must hold before submitting; runs inside the claim transaction."""
+    if message.expires_at <= now:
         return EXPIRED
-    template = repo.get_template(session, message.sms_template or "")
-    signature = repo.get_signature(session, message.sms_signature or "")
-    if template is None or signature is None:
+    template_row = repo.get_template(session, message.sms_template or "")
+    signature_row = repo.get_signature(session, message.sms_signature or "")
+    if template_row is None or signature_row is None:
         return Outcome.rejected(None, "catalogue_missing", "template or signature was deleted")
-    tpl = templates.Template(template.code, template.kind, template.content, template.status)
-    sig = templates.Signature(signature.name, signature.status)
+    template = catalog.to_template(template_row)
+    signature = templates.Signature(signature_row.name, signature_row.status)
     try:
-        templates.check_signature(sig, "sms.signature")
-        params = templates.check_params(tpl, message.sms_params, "sms")
+        templates.check_signature(signature, "sms.signature")
+        params = templates.check_params(template, message.sms_params, "sms")
+        text = templates.render(template, signature, params)
+        segments = templates.check_length(text, get_settings().sms_max_parts)
     except InvalidInput as exc:
         return Outcome.rejected(None, "catalogue_rule", str(exc))
-    delivery.sms_text = templates.render(tpl, sig, params)
-    return SmsSubmit(delivery.target, sig.name, tpl.code, params, str(delivery.id))
+    # Stored with the claim: what was (about to be) sent and what it costs.
+    delivery.sms_text, delivery.sms_encoding = text, segments.encoding
+    delivery.sms_parts = segments.count
+    delivery.sms_cost = catalog.prices().cost(delivery.target, segments.count)
+    if template.kind == "promotional":
+        if sms_store.is_opted_out(session, delivery.target):
+            return Outcome.rejected(None, "opted_out", "the number replied STOP or was opted out")
+        until = quiet_until(delivery.target, now, parse_window(get_settings().sms_quiet_hours))
+        if until is not None:
+            return Deferred(until, "quiet hours at the recipient")
+    sms_store.lock_number(session, delivery.target)
+    recent = sms_store.recent_sends(session, delivery.target, now - timedelta(hours=24))
+    window = frequency.window_hit(template.kind, signature.name, now, recent, _limits())
+    if window is not None:
+        return Limited(window)
+    sms_store.reserve_send(
+        session, delivery.target, signature.name, template.code, template.kind, delivery.id
+    )
+    return SmsSubmit(delivery.target, signature.name, template.code, params, str(delivery.id))
 
 
 def _submit(carrier: CarrierClient, delivery: Delivery, sms: SmsSubmit) -> Outcome:
@@ -55,21 +106,70 @@ def _submit(carrier: CarrierClient, delivery: Delivery, sms: SmsSubmit) -> Outco
     return carrier.submit(sms)
 
 
+def _hold(
+    session: Session, decisions: dict[uuid.UUID, Decision], claimed: Sequence[Delivery]
+) -> list[tuple[uuid.UUID, float]]:
+    """Apply deferrals (quiet hours) and rate limits; returns deferred ids with their delay."""
+    now = repo.utcnow()
+    deferred: list[tuple[uuid.UUID, float]] = []
+    events: list[EventRow] = []
+    for d in claimed:
+        decision = decisions[d.id]
+        if isinstance(decision, Limited):
+            moved = repo.transition(
+                session,
+                [d.id],
+                states.SENDING,
+                states.RATE_LIMITED,
+                error_code="rate_limited",
+                error_detail=decision.window,
+            )
+            if moved:
+                events.append(EventRow(d.message_id, "sms_rate_limited", decision.window, d.id))
+            continue
+        if not isinstance(decision, Deferred):
+            continue
+        # Not an attempt: give the counted attempt back and wait for the window to end.
+        moved = repo.transition(
+            session,
+            [d.id],
+            states.SENDING,
+            states.QUEUED,
+            attempts=d.attempts - 1,
+            next_attempt_at=decision.until,
+        )
+        if moved:
+            deferred.append((d.id, (decision.until - now).total_seconds()))
+            detail = f"{decision.reason} until {decision.until.isoformat()}"
+            events.append(EventRow(d.message_id, "sms_deferred", detail, d.id))
+    repo.add_events(session, events, now)
+    return deferred
+
+
 def send_sms(delivery_ids: Sequence[uuid.UUID], carrier: CarrierClient | None = None) -> int:
     """Submit a batch of SMS deliveries; returns how many this call claimed."""
     carrier = carrier or process_carrier()
+    now = repo.utcnow()
     with transaction() as session:
         claimed, messages = repo.claim_queued(session, delivery_ids)
-        prepared = {d.id: _prepare(session, d, messages[d.message_id]) for d in claimed}
+        decisions = {d.id: _decide(session, d, messages[d.message_id], now) for d in claimed}
     if not claimed:
         return 0
-    outcomes = []
-    for delivery in claimed:
-        item = prepared[delivery.id]
-        outcomes.append(item if isinstance(item, Outcome) else _submit(carrier, delivery, item))
+    to_send = [d for d in claimed if isinstance(decisions[d.id], SmsSubmit | Outcome)]
+    outcomes: list[Outcome] = []
+    for d in to_send:
+        decision = decisions[d.id]
+        if isinstance(decision, SmsSubmit):
+            outcomes.append(_submit(carrier, d, decision))
+        elif isinstance(decision, Outcome):
+            outcomes.append(decision)
     with transaction() as session:
-        result = record_outcomes(session, claimed, outcomes, states.SUBMITTED)
-    for delivery_id, delay in result.retries:
-        publish.sms([delivery_id], countdown=delay)
-    advance_messages(sorted(result.messages))
+        result = record_outcomes(session, to_send, outcomes, states.SUBMITTED)
+        sms_store.release_sends(session, [d.id for d in result.failed])
+        deferred = _hold(session, decisions, claimed)
+    for delivery_id, delay in [*result.retries, *deferred]:
+        if delay <= get_settings().max_countdown_seconds:
+            publish.sms([delivery_id], countdown=delay)
+        # a longer wait is left to the sweep, which re-publishes once next_attempt_at passes
+    advance_messages(sorted({d.message_id for d in claimed}))
     return len(claimed)

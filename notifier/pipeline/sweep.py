@@ -3,7 +3,8 @@
 - messages committed but never published (crash or broker outage between commit and publish);
 - queued deliveries nobody picked up for a while (a lost publish of a retry or fallback);
 - receipt deadlines that passed without a check having run (deadline beyond the countdown cap,
-  or the check's task was lost).
+  or the check's task was lost);
+- SMS submitted long ago without a delivery report: the carrier is asked (polling).
 Re-publishing is always safe: a task that finds nothing to claim does nothing.
 """
 
@@ -14,10 +15,12 @@ from datetime import timedelta
 
 from sqlalchemy import or_, select
 
+from config.settings import get_settings
 from notifier.domain import states
 from notifier.pipeline import publish
 from notifier.pipeline.advance import advance_messages
 from notifier.store import repo
+from notifier.store import sms as sms_store
 from notifier.store.db import transaction
 from notifier.store.models import Delivery
 
@@ -29,6 +32,7 @@ class SweepResult:
     republished_messages: int
     republished_deliveries: int
     overdue_messages: int
+    polled_sms: int
 
 
 def sweep(stale_after: float = 30.0) -> SweepResult:
@@ -51,6 +55,9 @@ def sweep(stale_after: float = 30.0) -> SweepResult:
             if d.state == states.QUEUED
         ]
         overdue = repo.overdue_messages(session, now, BATCH)
+        poll_after = timedelta(seconds=get_settings().sms_poll_after_seconds)
+        unreported = sms_store.awaiting_report(session, now - poll_after, BATCH)
+        sms_store.touch(session, unreported)
     todo = {*stale, *unpublished_deliveries}
     publish.push([i for i, ch in todo if ch == states.PUSH])
     publish.sms([i for i, ch in todo if ch == states.SMS])
@@ -58,4 +65,5 @@ def sweep(stale_after: float = 30.0) -> SweepResult:
         repo.mark_published(session, unpublished)
         repo.touch_queued(session, [i for i, _ in todo])
     advance_messages(overdue, now)
-    return SweepResult(len(unpublished), len(todo), len(overdue))
+    publish.sms_poll(unreported)
+    return SweepResult(len(unpublished), len(todo), len(overdue), len(unreported))

@@ -14,7 +14,12 @@ from config.settings import get_settings
 from notifier.domain.outcomes import Outcome
 
 INVALID_TARGET_CODES = frozenset({"isv.MOBILE_NUMBER_ILLEGAL"})
-RETRY_CODES = frozenset({"isp.SYSTEM_ERROR", "Throttling.User", "isv.THROTTLING"})
+# Worth another try later: the carrier's own faults, API throttling, an empty prepaid balance.
+RETRY_CODES = frozenset(
+    {"isp.SYSTEM_ERROR", "Throttling.User", "isv.THROTTLING", "isv.AMOUNT_NOT_ENOUGH"}
+)
+# QuerySendDetails SendStatus: 1 waiting for the handset's receipt, 2 failed, 3 delivered.
+WAITING, FAILED, DELIVERED = 1, 2, 3
 
 
 @dataclass(frozen=True)
@@ -57,13 +62,33 @@ class CarrierClient:
             return Outcome.retry(None, "connection", str(exc))
         return classify(response.status_code, _json(response), response.headers)
 
+    def _details(self, params: dict[str, str]) -> list[dict[str, Any]]:
+        response = self._call("/sms/query", params)
+        response.raise_for_status()
+        return [d for d in _json(response).get("SmsSendDetailDTOs", []) if isinstance(d, dict)]
+
     def find_by_out_id(self, out_id: str) -> str | None:
         """The carrier's biz id for a submission we made under `out_id`, if it has one."""
-        response = self._call("/sms/query", {"OutId": out_id})
-        response.raise_for_status()
-        for detail in _json(response).get("SmsSendDetailDTOs", []):
+        for detail in self._details({"OutId": out_id}):
             if detail.get("OutId") == out_id and detail.get("BizId"):
                 return str(detail["BizId"])
+        return None
+
+    def report(self, biz_id: str, out_id: str) -> dict[str, Any] | None:
+        """The delivery report for one submission, shaped like a webhook DLR; None while the
+        carrier still waits for the handset."""
+        for detail in self._details({"BizId": biz_id}):
+            status = int(detail.get("SendStatus", WAITING))
+            if status == WAITING:
+                return None
+            return {
+                "biz_id": biz_id,
+                "out_id": out_id,
+                "success": status == DELIVERED,
+                "err_code": detail.get("ErrCode")
+                or ("DELIVERED" if status == DELIVERED else "UNDELIVERED"),
+                "source": "poll",
+            }
         return None
 
 

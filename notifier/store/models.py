@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
@@ -13,6 +14,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    Numeric,
     String,
     Text,
     UniqueConstraint,
@@ -122,6 +124,9 @@ class Delivery(Base):
     error_code: Mapped[str | None] = mapped_column(String(64))
     error_detail: Mapped[str | None] = mapped_column(Text)
     sms_text: Mapped[str | None] = mapped_column(Text)
+    sms_encoding: Mapped[str | None] = mapped_column(String(8))
+    sms_parts: Mapped[int | None] = mapped_column(Integer)
+    sms_cost: Mapped[Decimal | None] = mapped_column(Numeric(12, 5))
     next_attempt_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
@@ -160,6 +165,7 @@ class SmsTemplate(Base):
     code: Mapped[str] = mapped_column(String(64), primary_key=True)
     kind: Mapped[str] = mapped_column(String(16))
     content: Mapped[str] = mapped_column(Text)
+    max_param_length: Mapped[int] = mapped_column(Integer, default=35)
     status: Mapped[str] = mapped_column(String(16))
     reject_reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
@@ -174,6 +180,31 @@ class SmsSignature(Base):
     reject_reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+class SmsSend(Base):
+    """One SMS counted against a number's frequency limits (reserved before submit, kept if
+    the carrier took it, removed if it did not)."""
+
+    __tablename__ = "sms_sends"
+    __table_args__ = (Index("ix_sms_sends_phone_created", "phone", "created_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    phone: Mapped[str] = mapped_column(String(20))
+    signature: Mapped[str] = mapped_column(String(64))
+    template_code: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))
+    delivery_id: Mapped[uuid.UUID] = mapped_column(Uuid, unique=True)
+    created_at: Mapped[datetime]
+
+
+class SmsOptout(Base):
+    __tablename__ = "sms_optouts"
+
+    phone: Mapped[str] = mapped_column(String(20), primary_key=True)
+    source: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
 
 
 class ApiKey(Base):

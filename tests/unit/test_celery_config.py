@@ -10,11 +10,12 @@ def test_guarantees_and_routes():
     assert conf["task_ignore_result"] and conf["result_backend"] is None
     assert {r["queue"] for r in conf["task_routes"].values()} <= set(QUEUES)
     assert conf["task_routes"]["notifier.push.send"] == {"queue": "push"}
-    assert set(ROUTES) == {
-        "notifier.push.send",
-        "notifier.receipts.check",
-        "notifier.sms.send",
-        "notifier.maintenance.sweep",
+    assert ROUTES == {
+        "notifier.push.send": "push",
+        "notifier.receipts.check": "receipts",
+        "notifier.sms.send": "sms",
+        "notifier.sms.poll": "sms",
+        "notifier.maintenance.sweep": "maintenance",
     }
     assert conf["broker_transport_options"]["visibility_timeout"] == 3600
 

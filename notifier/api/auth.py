@@ -1,0 +1,32 @@
+"""API-key authentication with scopes: `device` (what a mobile app embeds), `send`,
+`carrier` (webhooks) and `admin` (everything)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fastapi import Header
+
+from notifier.store import apikeys
+
+
+class Unauthorized(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def require(*scopes: str) -> Callable[..., frozenset[str]]:
+    """Dependency: a live API key holding one of `scopes` (admin holds them all)."""
+
+    def check(authorization: str | None = Header(default=None)) -> frozenset[str]:
+        if not authorization or not authorization.startswith("Bearer "):
+            raise Unauthorized(401, "missing `Authorization: Bearer <api key>` header")
+        held = apikeys.scopes_of(authorization[7:].strip())
+        if held is None:
+            raise Unauthorized(401, "unknown or revoked API key")
+        if "admin" not in held and not held.intersection(scopes):
+            raise Unauthorized(403, f"this key lacks scope {' or '.join(scopes)}")
+        return held
+
+    return check
