@@ -150,7 +150,9 @@ def deliveries_of(session: Session, message_ids: Sequence[uuid.UUID]) -> list[De
 
 
 def load_deliveries(session: Session, ids: Sequence[uuid.UUID]) -> list[Delivery]:
-    return list(session.scalars(select(Delivery).where(Delivery.id.in_(ids))))
+    """Oldest first, so per-number limits let the earlier messages through."""
+    stmt = select(Delivery).where(Delivery.id.in_(ids)).order_by(Delivery.created_at, Delivery.id)
+    return list(session.scalars(stmt))
 
 
 def transition(
@@ -284,4 +286,4 @@ def count_by(session: Session, column: Any, *where: Any) -> dict[str, int]:
     stmt = select(column, func.count()).group_by(column)
     for clause in where:
         stmt = stmt.where(clause)
-    return {str(k): int(v) for k, v in session.execute(stmt).tuples()}
+    return {str(k): int(v) for k, v in session.execute(stmt)}

@@ -30,7 +30,7 @@ def recent_sends(session: Session, phone: str, since: datetime) -> list[PastSend
             SmsSend.phone == phone, SmsSend.created_at > since
         )
     )
-    return [PastSend(sig, kind, at) for sig, kind, at in rows.tuples()]
+    return [PastSend(sig, kind, at) for sig, kind, at in rows]
 
 
 def reserve_send(

@@ -57,6 +57,10 @@ def message_view(message_id: uuid.UUID) -> dict[str, Any]:
                 "provider_ref": d.provider_ref,
                 "error_code": d.error_code,
                 "sms_text": d.sms_text,
+                "sms_encoding": d.sms_encoding,
+                "sms_parts": d.sms_parts,
+                "sms_cost": str(d.sms_cost) if d.sms_cost is not None else None,
+                "error_detail": d.error_detail,
             }
             for d in deliveries
         ],

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from notifier import catalog
 from notifier.demo.run import seed_catalogue
 from notifier.demo.stack import Stack
 from tests.services import REDIS_URL, fresh_pg_database, fresh_redis_prefix
@@ -22,9 +23,22 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             "NOTIFIER_DATABASE_URL": db_url,
             "NOTIFIER_BROKER_URL": REDIS_URL,
             "NOTIFIER_BROKER_KEY_PREFIX": prefix,
+            # Reports missing from the webhook are polled after a second, not two minutes.
+            "NOTIFIER_SMS_POLL_AFTER_SECONDS": "1",
+            # Let the hour window (5 codes) be the one a burst of codes hits.
+            "NOTIFIER_SMS_LIMIT_VERIFICATION_MINUTE": "100",
+            # Quiet hours would make promotional tests depend on the time of day.
+            "NOTIFIER_SMS_QUIET_HOURS": "00:00-00:00",
+            "NOTIFIER_SMS_PRICES": "+86=0.045,*=0.05",
         }
         with Stack(tmp_path_factory.mktemp("stack"), overrides) as running:
             seed_catalogue()
+            for code, kind, content in (
+                ("OTP", "verification", "Your login code is ${code}"),
+                ("PROMO", "promotional", "Weekend offer: ${pct} off. Reply STOP to unsubscribe"),
+            ):
+                catalog.add_template(code, kind, content)
+                catalog.review("template", code, approve=True)
             yield running
 
 

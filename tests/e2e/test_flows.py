@@ -83,6 +83,7 @@ def test_offline_device_gets_exactly_one_sms_after_the_deadline(stack, platform)
     assert push["state"] == "unconfirmed"
     assert sms["state"] == "delivered"  # the carrier's DLR arrived by webhook
     assert sms["sms_text"] == "[DemoBank]Account 1234: a statement of 9.99 is ready in the app."
+    assert (sms["sms_encoding"], sms["sms_parts"], sms["sms_cost"]) == ("GSM-7", 1, "0.04500")
     at_carrier = stack.received("carrier", "out_id", sms["id"])
     assert len(at_carrier) == 1
     assert at_carrier[0]["phone"] == phone and at_carrier[0]["template_code"] == TEMPLATE

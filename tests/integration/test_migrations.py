@@ -24,3 +24,14 @@ def test_same_migrations_up_and_down_on_each_database(db_url):
     assert not TABLES & set(inspect(engine_for(db_url)).get_table_names())
     migrate.upgrade(db_url)
     assert migrate.current_revision(db_url) == migrate.head_revision()
+
+
+def test_models_match_migrations(db_url):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from notifier.store.models import Base
+
+    migrate.upgrade(db_url)
+    with engine_for(db_url).connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []

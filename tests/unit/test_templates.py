@@ -62,3 +62,46 @@ def test_verification_template_needs_exactly_one_variable():
 def test_signature_length_rule():
     with pytest.raises(InvalidInput, match="2-12 characters"):
         templates.check_signature_definition("X")
+
+
+VERIFY = Template("OTP", "verification", "Your code is ${code}", "approved")
+
+
+@pytest.mark.parametrize("value", ["123", "123456789", "12 34", "ab-cd", "http://x"])
+def test_verification_code_is_4_to_8_letters_or_digits(value):
+    with pytest.raises(InvalidInput, match="4-8 letters or digits"):
+        templates.check_params(VERIFY, {"code": value}, "sms")
+
+
+def test_verification_code_accepted():
+    assert templates.check_params(VERIFY, {"code": "A1b2C3"}, "sms") == {"code": "A1b2C3"}
+
+
+def test_promotional_needs_opt_out_text():
+    with pytest.raises(InvalidInput, match="opt-out text"):
+        templates.check_template_definition("P1", "promotional", "Sale! ${pct} off")
+    templates.check_template_definition("P1", "promotional", "Sale! Reply STOP to unsubscribe")
+    templates.check_template_definition("P2", "promotional", "大促销 回复TD退订")
+
+
+def test_per_template_parameter_length():
+    roomy = Template("T9", "notification", "${name}", "approved", max_param_length=50)
+    assert templates.check_params(roomy, {"name": "x" * 50}, "sms")
+    with pytest.raises(InvalidInput, match="at most 50 characters"):
+        templates.check_params(roomy, {"name": "x" * 51}, "sms")
+
+
+def test_values_are_plain_text():
+    with pytest.raises(InvalidInput, match="plain text only"):
+        templates.check_params(APPROVED, {"name": "Ann\nCall me", "code": "1"}, "sms")
+
+
+def test_signature_counts_in_length_and_part_limit_refuses():
+    text = templates.render(Template("L", "notification", "x" * 150, "approved"), SIGN, {})
+    assert templates.check_length(text, 5).count == 1  # [Bank] + 150 = 156 septets
+    long_text = templates.render(Template("L", "notification", "x" * 158, "approved"), SIGN, {})
+    assert templates.check_length(long_text, 5).count == 2  # 164 septets
+    with pytest.raises(InvalidInput, match="at most 1 parts, this text needs 2"):
+        templates.check_length(long_text, 1)
+    with pytest.raises(InvalidInput, match="at most 500 characters"):
+        templates.check_length("x" * 501, 10)
