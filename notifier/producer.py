@@ -193,6 +193,7 @@ def _new_message(req: SendRequest, devices: Sequence[Device], sms: _ResolvedSms 
         push_title=req.push.title if req.push else None,
         push_body=req.push.body if req.push else None,
         push_data=dict(req.push.data) if req.push else {},
+        push_options=req.push.options() if req.push else {},
         sms_template=sms.template if sms else None,
         sms_signature=sms.signature if sms else None,
         sms_params=dict(sms.params) if sms else {},

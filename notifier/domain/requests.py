@@ -37,6 +37,16 @@ class PushContent:
     title: str
     body: str
     data: dict[str, str] = field(default_factory=dict)
+    collapse_id: str | None = None
+    background: bool = False
+    priority: str = "high"
+
+    def options(self) -> dict[str, object]:
+        return {
+            "collapse_id": self.collapse_id,
+            "background": self.background,
+            "priority": self.priority,
+        }
 
 
 @dataclass(frozen=True)
@@ -108,13 +118,30 @@ def phone_e164(value: object, name: str = "phone") -> str:
     return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
 
 
+def _push_options(raw: Mapping[str, Any]) -> tuple[str | None, bool, str]:
+    collapse_id = raw.get("collapse_id")
+    # apns-collapse-id may not exceed 64 bytes ("Sending notification requests to APNs").
+    if collapse_id is not None and (
+        not isinstance(collapse_id, str) or not 0 < len(collapse_id.encode()) <= 64
+    ):
+        raise InvalidInput("push.collapse_id", "a string of 1-64 bytes")
+    background = raw.get("background", False)
+    if not isinstance(background, bool):
+        raise InvalidInput("push.background", "must be true or false")
+    priority = raw.get("priority", "high")
+    if priority not in ("high", "normal"):
+        raise InvalidInput("push.priority", "must be high or normal")
+    return collapse_id, background, str(priority)
+
+
 def _push(raw: object) -> PushContent:
     if not isinstance(raw, Mapping):
         raise InvalidInput("push", "must be an object with title and body")
     title = _str(raw, "title", max_len=MAX_TITLE, required=False)
     body = _str(raw, "body", max_len=MAX_BODY, required=False)
-    if not title and not body:
-        raise InvalidInput("push.body", "a push needs a title or a body")
+    collapse_id, background, priority = _push_options(raw)
+    if not title and not body and not background:
+        raise InvalidInput("push.body", "a push needs a title or a body (or background: true)")
     data = raw.get("data") or {}
     if not isinstance(data, Mapping) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in data.items()
@@ -123,7 +150,7 @@ def _push(raw: object) -> PushContent:
         raise InvalidInput("push.data", "must map strings to strings")
     if "nid" in data:
         raise InvalidInput("push.data.nid", "is reserved for the delivery id")
-    return PushContent(title, body, dict(data))
+    return PushContent(title, body, dict(data), collapse_id, background, priority)
 
 
 def _sms(raw: object) -> SmsContent:

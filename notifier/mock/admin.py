@@ -6,11 +6,27 @@ from typing import Any
 
 from fastapi import APIRouter, Body, HTTPException
 
+from notifier.mock.faults import Faults
 from notifier.mock.fleet import Callbacks, Recorder, Registry
 
 
-def admin_router(registry: Registry, recorder: Recorder, callbacks: Callbacks | None) -> APIRouter:
+def admin_router(
+    registry: Registry,
+    recorder: Recorder,
+    callbacks: Callbacks | None,
+    faults: Faults | None = None,
+) -> APIRouter:
     router = APIRouter(prefix="/_mock")
+
+    @router.put("/faults")
+    def set_faults(rules: list[Any] = Body(..., embed=True)) -> list[dict[str, Any]]:
+        if faults is None:
+            raise HTTPException(404, "this mock takes no faults")
+        try:
+            faults.replace(rules)
+        except (TypeError, ValueError) as exc:
+            raise HTTPException(422, str(exc)) from exc
+        return faults.describe()
 
     @router.get("/health")
     def health() -> dict[str, str]:
@@ -29,12 +45,19 @@ def admin_router(registry: Registry, recorder: Recorder, callbacks: Callbacks | 
     def received(key: str | None = None, value: str | None = None) -> list[dict[str, Any]]:
         return recorder.query(key, value)
 
+    @router.delete("/received")
+    def forget() -> dict[str, int]:
+        count = len(recorder.items)
+        recorder.items.clear()
+        return {"forgotten": count}
+
     @router.get("/stats")
     def stats() -> dict[str, int]:
         return {
             "received": len(recorder.items),
             "callbacks_sent": callbacks.sent if callbacks else 0,
             "callbacks_failed": callbacks.failed if callbacks else 0,
+            "faults_injected": faults.injected if faults else 0,
         }
 
     return router

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
@@ -16,6 +17,7 @@ from fastapi import FastAPI, Request, Response
 from config.settings import get_settings
 from notifier.mock.admin import admin_router
 from notifier.mock.config import MockConfig
+from notifier.mock.faults import Faults
 from notifier.mock.fleet import DEVICE_BEHAVIOURS, Callbacks, Recorder, Registry
 
 MAX_PAYLOAD = 4096
@@ -42,9 +44,14 @@ def _public_key() -> Any:
     return private.public_key()
 
 
-def _error(status: int, reason: str, apns_id: str, **extra: Any) -> Response:
+def _error(
+    status: int, reason: str, apns_id: str, retry_after: float | None = None, **extra: Any
+) -> Response:
     body = json.dumps({"reason": reason, **extra})
-    return Response(body, status, {"apns-id": apns_id}, media_type="application/json")
+    headers = {"apns-id": apns_id}
+    if retry_after is not None:
+        headers["retry-after"] = str(int(retry_after))
+    return Response(body, status, headers, media_type="application/json")
 
 
 def _auth_error(header: str | None, public_key: Any, team_id: str) -> str | None:
@@ -94,13 +101,14 @@ def create_app() -> FastAPI:
     public_key = _public_key()
     registry = Registry(config.default_behaviour, DEVICE_BEHAVIOURS)
     recorder = Recorder()
+    faults = Faults.from_env()
     acks = Callbacks(
         f"{config.api_url}/v1/acks",
         config.device_key,
         lambda items: {"acks": items},
     )
     app = FastAPI(title="mock APNs")
-    app.include_router(admin_router(registry, recorder, acks))
+    app.include_router(admin_router(registry, recorder, acks, faults))
 
     @app.post("/3/device/{token}")
     async def push(token: str, request: Request) -> Response:
@@ -122,14 +130,20 @@ def create_app() -> FastAPI:
             return _error(400, "PayloadEmpty", apns_id)
         if len(body) > MAX_PAYLOAD:
             return _error(413, "PayloadTooLarge", apns_id)
+        latency, injected = faults.for_token(token)
+        if latency:
+            await asyncio.sleep(latency)
         behaviour = registry.get(token)
-        recorder.add(token=token, apns_id=apns_id, behaviour=behaviour, payload=json.loads(body))
+        doc = json.loads(body)
+        if injected is not None:
+            recorder.add(token=token, apns_id=apns_id, status=injected.status, payload=doc)
+            return _error(injected.status, injected.reason, apns_id, injected.retry_after)
         if behaviour == "uninstalled":
+            recorder.add(token=token, apns_id=apns_id, status=410, payload=doc)
             return _error(410, "Unregistered", apns_id, timestamp=int(time.time() * 1000))
-        if behaviour == "online":
-            nid = json.loads(body).get("nid")
-            if nid:
-                acks.later(config.ack_delay, {"delivery_id": nid, "kind": "received"})
+        recorder.add(token=token, apns_id=apns_id, status=200, payload=doc)
+        if behaviour == "online" and doc.get("nid"):
+            acks.later(config.ack_delay, {"delivery_id": doc["nid"], "kind": "received"})
         return Response(status_code=200, headers={"apns-id": apns_id})
 
     return app

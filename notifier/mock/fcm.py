@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import re
 import secrets
 import time
 import uuid
@@ -17,9 +19,11 @@ from fastapi.responses import JSONResponse
 from config.settings import get_settings
 from notifier.mock.admin import admin_router
 from notifier.mock.config import MockConfig
+from notifier.mock.faults import Faults
 from notifier.mock.fleet import DEVICE_BEHAVIOURS, Callbacks, Recorder, Registry
 
 MAX_PAYLOAD = 4096
+FCM_TOKEN = re.compile(r"^[A-Za-z0-9_:\-]{32,4096}$")
 SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
 STATUS_NAMES = {
     400: "INVALID_ARGUMENT",
@@ -32,7 +36,9 @@ STATUS_NAMES = {
 }
 
 
-def fcm_error(status: int, error_code: str, message: str) -> JSONResponse:
+def fcm_error(
+    status: int, error_code: str, message: str, retry_after: float | None = None
+) -> JSONResponse:
     """An error body shaped like FCM's: google.rpc.Status with an FcmError detail."""
     detail = {
         "@type": "type.googleapis.com/google.firebase.fcm.v1.FcmError",
@@ -46,7 +52,23 @@ def fcm_error(status: int, error_code: str, message: str) -> JSONResponse:
             "details": [detail],
         }
     }
-    return JSONResponse(body, status)
+    headers = {"retry-after": str(int(retry_after))} if retry_after is not None else None
+    return JSONResponse(body, status, headers)
+
+
+def bad_request(field: str, description: str) -> JSONResponse:
+    """400 for the request itself: a google.rpc.BadRequest detail names the field."""
+    violation = {"field": field, "description": description}
+    detail = {"@type": "type.googleapis.com/google.rpc.BadRequest", "fieldViolations": [violation]}
+    body = {
+        "error": {
+            "code": 400,
+            "message": description,
+            "status": "INVALID_ARGUMENT",
+            "details": [detail],
+        }
+    }
+    return JSONResponse(body, 400)
 
 
 def _account() -> tuple[str, Any, str] | None:
@@ -94,13 +116,19 @@ def _grant_error(assertion: str, account: tuple[str, Any, str] | None) -> str | 
 
 def _parse_send(body: bytes) -> dict[str, Any] | JSONResponse:
     if len(body) > MAX_PAYLOAD:
-        return fcm_error(400, "INVALID_ARGUMENT", "Message is too big")
+        return bad_request("message", "Message is too big")
     try:
         doc = json.loads(body)
     except ValueError:
-        return fcm_error(400, "INVALID_ARGUMENT", "Invalid JSON payload received.")
+        return bad_request("message", "Invalid JSON payload received.")
     if problem := _message_error(doc):
-        return fcm_error(400, "INVALID_ARGUMENT", problem)
+        return bad_request("message", problem)
+    token = doc["message"].get("token")
+    if token is not None and not FCM_TOKEN.match(str(token)):
+        # A malformed token answers with an FcmError detail, not a BadRequest (FCM error codes).
+        return fcm_error(
+            400, "INVALID_ARGUMENT", "The registration token is not a valid FCM registration token"
+        )
     return dict(doc["message"])
 
 
@@ -109,10 +137,11 @@ def create_app() -> FastAPI:
     account = _account()
     registry = Registry(config.default_behaviour, DEVICE_BEHAVIOURS)
     recorder = Recorder()
+    faults = Faults.from_env()
     tokens: dict[str, float] = {}
     acks = Callbacks(f"{config.api_url}/v1/acks", config.device_key, lambda items: {"acks": items})
     app = FastAPI(title="mock FCM")
-    app.include_router(admin_router(registry, recorder, acks))
+    app.include_router(admin_router(registry, recorder, acks, faults))
 
     @app.post("/token")
     def token(grant_type: str = Form(...), assertion: str = Form(...)) -> Response:
@@ -137,12 +166,21 @@ def create_app() -> FastAPI:
         if isinstance(message, JSONResponse):
             return message
         device = message.get("token", "")
-        behaviour = registry.get(device)
-        message_id = f"projects/{project}/messages/{uuid.uuid4().int >> 64}"
-        recorder.add(token=device, name=message_id, behaviour=behaviour, payload=message)
-        if behaviour == "uninstalled":
-            return fcm_error(404, "UNREGISTERED", "Requested entity was not found.")
         nid = message.get("data", {}).get("nid")
+        latency, injected = faults.for_token(device)
+        if latency:
+            await asyncio.sleep(latency)
+        if injected is not None:
+            recorder.add(token=device, nid=nid, status=injected.status, payload=message)
+            return fcm_error(
+                injected.status, injected.reason, "injected fault", injected.retry_after
+            )
+        behaviour = registry.get(device)
+        if behaviour == "uninstalled":
+            recorder.add(token=device, nid=nid, status=404, payload=message)
+            return fcm_error(404, "UNREGISTERED", "Requested entity was not found.")
+        message_id = f"projects/{project}/messages/{uuid.uuid4().int >> 64}"
+        recorder.add(token=device, nid=nid, name=message_id, status=200, payload=message)
         if behaviour == "online" and nid:
             acks.later(config.ack_delay, {"delivery_id": nid, "kind": "received"})
         return JSONResponse({"name": message_id})

@@ -26,6 +26,9 @@ def _job(delivery: Delivery, message: Message) -> PushJob:
         body=message.push_body or "",
         expires_at=message.expires_at,
         data=dict(message.push_data),
+        collapse_id=message.push_options.get("collapse_id"),
+        background=bool(message.push_options.get("background", False)),
+        priority=str(message.push_options.get("priority", "high")),
     )
 
 

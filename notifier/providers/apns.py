@@ -19,6 +19,7 @@ MAX_PAYLOAD_BYTES = 4096
 # Provider tokens: refresh no more than once every 20 minutes and no less than once every
 # 60 minutes; we re-sign at 50 so a token is never near the 1-hour rejection.
 TOKEN_REFRESH_SECONDS = 50 * 60
+MAX_COLLAPSE_ID_BYTES = 64
 TOKEN_MIN_AGE_SECONDS = 20 * 60
 
 INVALID_TARGET_REASONS = frozenset({"BadDeviceToken", "DeviceTokenNotForTopic", "Unregistered"})
@@ -71,10 +72,20 @@ class ProviderToken:
 
 
 def payload(job: PushJob) -> bytes:
-    alert = {k: v for k, v in (("title", job.title), ("body", job.body)) if v}
+    if job.background:
+        aps: dict[str, object] = {"content-available": 1}
+    else:
+        alert = {k: v for k, v in (("title", job.title), ("body", job.body)) if v}
+        aps = {"alert": alert, "sound": "default"}
     # Custom keys sit beside `aps`; `nid` is the delivery id the app acknowledges with.
-    doc = {"aps": {"alert": alert, "sound": "default"}, **job.data, "nid": job.delivery_id}
+    doc = {"aps": aps, **job.data, "nid": job.delivery_id}
     return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def priority(job: PushJob) -> str:
+    """apns-priority: 10 = now, 5 = power-considerate; a background push must use 5
+    ("Sending notification requests to APNs", apns-priority)."""
+    return "5" if job.background or job.priority == "normal" else "10"
 
 
 def build_request(base_url: str, job: PushJob, token: str, topic: str) -> HttpRequest | Outcome:
@@ -89,13 +100,18 @@ def build_request(base_url: str, job: PushJob, token: str, topic: str) -> HttpRe
     headers = {
         "authorization": f"bearer {token}",
         "apns-topic": topic,
-        "apns-push-type": "alert",
-        "apns-priority": "10",
-        "apns-expiration": str(int(job.expires_at.timestamp())),
+        "apns-push-type": "background" if job.background else "alert",
+        "apns-priority": priority(job),
+        # APNs keeps an undeliverable notification until this epoch second (0: not at all).
+        "apns-expiration": str(max(int(job.expires_at.timestamp()), 0)),
         # Our delivery id doubles as apns-id, so a resend can be traced end to end.
         "apns-id": job.delivery_id,
         "content-type": "application/json",
     }
+    if job.collapse_id:
+        if len(job.collapse_id.encode()) > MAX_COLLAPSE_ID_BYTES:
+            return Outcome.rejected(None, "BadCollapseId", "apns-collapse-id exceeds 64 bytes")
+        headers["apns-collapse-id"] = job.collapse_id
     return HttpRequest("POST", f"{base_url.rstrip('/')}/3/device/{job.token}", headers, body)
 
 

@@ -13,6 +13,7 @@ import jwt
 import requests
 
 from notifier.domain.outcomes import Outcome
+from notifier.providers.apns import priority as apns_priority
 from notifier.providers.push_job import PushJob
 from notifier.providers.transport import HttpRequest, HttpResponse
 
@@ -84,18 +85,33 @@ class AccessToken:
 
 
 def message_body(job: PushJob) -> dict[str, Any]:
+    """FCM v1 Message: a data-only message for background pushes, with per-platform overrides
+    (Android priority/ttl/collapse_key; APNs headers for iOS devices reached through FCM)."""
     ttl = max(int((job.expires_at - datetime.now(UTC)).total_seconds()), 0)
-    notification = {k: v for k, v in (("title", job.title), ("body", job.body)) if v}
-    return {
-        "message": {
-            "token": job.token,
-            "notification": notification,
-            # `data` values must be strings (FCM v1 Message.data is map<string, string>).
-            "data": {**job.data, "nid": job.delivery_id},
-            "android": {"priority": "high", "ttl": f"{ttl}s"},
-            "apns": {"headers": {"apns-expiration": str(int(job.expires_at.timestamp()))}},
-        }
+    android: dict[str, Any] = {
+        "priority": "normal" if job.background or job.priority == "normal" else "high",
+        "ttl": f"{ttl}s",  # a Duration in seconds, e.g. "3.5s"
     }
+    apns_headers = {
+        "apns-expiration": str(int(job.expires_at.timestamp())),
+        "apns-priority": apns_priority(job),
+        "apns-push-type": "background" if job.background else "alert",
+    }
+    if job.collapse_id:
+        android["collapse_key"] = job.collapse_id
+        apns_headers["apns-collapse-id"] = job.collapse_id
+    message: dict[str, Any] = {
+        "token": job.token,
+        # `data` values must be strings (FCM v1 Message.data is map<string, string>).
+        "data": {**job.data, "nid": job.delivery_id},
+        "android": android,
+        "apns": {"headers": apns_headers},
+    }
+    if not job.background:
+        message["notification"] = {k: v for k, v in (("title", job.title), ("body", job.body)) if v}
+    else:
+        message["apns"]["payload"] = {"aps": {"content-available": 1}}
+    return {"message": message}
 
 
 def build_request(
@@ -113,15 +129,26 @@ def build_request(
     return HttpRequest("POST", url, headers, body)
 
 
-def _error_code(response: HttpResponse) -> str:
+BAD_REQUEST = "type.googleapis.com/google.rpc.BadRequest"
+
+
+def _error(response: HttpResponse) -> tuple[str, bool]:
+    """The FCM error code, and whether the request (not the token) was at fault.
+
+    An invalid token and an invalid payload both answer 400 INVALID_ARGUMENT; only the detail
+    type tells them apart: FcmError for the token, google.rpc.BadRequest (with field
+    violations) for the request ("FCM error codes", HTTP v1 examples 1 and 2).
+    """
     try:
         error = json.loads(response.body or b"{}").get("error", {})
     except ValueError:
-        return f"http_{response.status}"
-    for detail in error.get("details", []):
-        if isinstance(detail, dict) and detail.get("errorCode"):
-            return str(detail["errorCode"])
-    return str(error.get("status") or f"http_{response.status}")
+        return f"http_{response.status}", False
+    details = [d for d in error.get("details", []) if isinstance(d, dict)]
+    request_fault = any(d.get("@type") == BAD_REQUEST for d in details)
+    for detail in details:
+        if detail.get("errorCode"):
+            return str(detail["errorCode"]), request_fault
+    return str(error.get("status") or f"http_{response.status}"), request_fault
 
 
 def classify(response: HttpResponse) -> Outcome:
@@ -132,9 +159,11 @@ def classify(response: HttpResponse) -> Outcome:
     if status == 200:
         name = json.loads(response.body).get("name")
         return Outcome.sent(200, str(name) if name else None)
-    code = _error_code(response)
+    code, request_fault = _error(response)
     if code in ("UNREGISTERED", "SENDER_ID_MISMATCH") or status == 404:
         return Outcome.invalid_target(status, code)
+    if code == "INVALID_ARGUMENT" and not request_fault:
+        return Outcome.invalid_target(status, code, "the registration token is not valid")
     if status == 429 or code == "QUOTA_EXCEEDED":
         wait = response.retry_after()
         return Outcome.retry(status, code, retry_after=max(wait or 0.0, QUOTA_MIN_RETRY_SECONDS))

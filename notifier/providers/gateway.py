@@ -31,13 +31,24 @@ class PushGateway:
         self.fcm_token = fcm.AccessToken(fcm_account) if fcm_account else None
 
     def send(self, jobs: Sequence[PushJob]) -> list[Outcome]:
-        """One outcome per job, same order. Auth refusals get one refresh and one more try."""
+        """One outcome per job, same order.
+
+        Requests that got no response at all (connection dropped, GOAWAY beyond the last
+        processed stream) are sent once more at once, on a fresh connection; auth refusals
+        get one token refresh and one more try. Whatever still fails is the caller's retry.
+        """
         outcomes = self._send_once(jobs)
-        again = [i for i, o in enumerate(outcomes) if self._auth_refused(jobs[i], o)]
-        if again and self._refresh_auth({jobs[i].platform for i in again}):
-            for i, outcome in zip(again, self._send_once([jobs[i] for i in again]), strict=True):
-                outcomes[i] = outcome
+        lost = [i for i, o in enumerate(outcomes) if o.status_code is None and o.kind is Kind.RETRY]
+        self._resend(jobs, outcomes, lost)
+        refused = [i for i, o in enumerate(outcomes) if self._auth_refused(jobs[i], o)]
+        if refused and self._refresh_auth({jobs[i].platform for i in refused}):
+            self._resend(jobs, outcomes, refused)
         return outcomes
+
+    def _resend(self, jobs: Sequence[PushJob], outcomes: list[Outcome], which: list[int]) -> None:
+        if which:
+            for i, outcome in zip(which, self._send_once([jobs[i] for i in which]), strict=True):
+                outcomes[i] = outcome
 
     def _send_once(self, jobs: Sequence[PushJob]) -> list[Outcome]:
         outcomes: list[Outcome | None] = [None] * len(jobs)

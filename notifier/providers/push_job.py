@@ -15,3 +15,9 @@ class PushJob:
     body: str
     expires_at: datetime
     data: dict[str, str] = field(default_factory=dict)
+    collapse_id: str | None = None
+    # A background (silent) push wakes the app without showing anything; APNs requires
+    # priority 5 for it, and FCM sends it as a data-only message.
+    background: bool = False
+    # "high" delivers at once; "normal" lets the device batch it to save power.
+    priority: str = "high"

@@ -92,6 +92,7 @@ class Message(Base):
     push_title: Mapped[str | None] = mapped_column(Text)
     push_body: Mapped[str | None] = mapped_column(Text)
     push_data: Mapped[dict[str, Any]]
+    push_options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     sms_template: Mapped[str | None] = mapped_column(String(64))
     sms_signature: Mapped[str | None] = mapped_column(String(64))
     sms_params: Mapped[dict[str, Any]]

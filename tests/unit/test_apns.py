@@ -51,6 +51,34 @@ def test_request_carries_the_apns_headers_and_payload():
     assert body["nid"] == JOB.delivery_id and body["k"] == "v"
 
 
+def test_background_push_uses_priority_5_and_content_available():
+    job = PushJob(JOB.delivery_id, "apns", JOB.token, "", "", JOB.expires_at, background=True)
+    req = apns.build_request("http://m", job, "T", "topic")
+    assert isinstance(req, HttpRequest)
+    assert req.headers["apns-push-type"] == "background"
+    assert req.headers["apns-priority"] == "5"
+    assert json.loads(req.body)["aps"] == {"content-available": 1}
+
+
+def test_collapse_id_header_and_its_64_byte_limit():
+    job = PushJob(
+        JOB.delivery_id, "apns", JOB.token, "t", "b", JOB.expires_at, collapse_id="x" * 64
+    )
+    req = apns.build_request("http://m", job, "T", "topic")
+    assert isinstance(req, HttpRequest) and req.headers["apns-collapse-id"] == "x" * 64
+    long = PushJob(
+        JOB.delivery_id, "apns", JOB.token, "t", "b", JOB.expires_at, collapse_id="é" * 33
+    )
+    refused = apns.build_request("http://m", long, "T", "topic")
+    assert not isinstance(refused, HttpRequest) and refused.error_code == "BadCollapseId"
+
+
+def test_normal_priority_alert():
+    job = PushJob(JOB.delivery_id, "apns", JOB.token, "t", "b", JOB.expires_at, priority="normal")
+    req = apns.build_request("http://m", job, "T", "topic")
+    assert isinstance(req, HttpRequest) and req.headers["apns-priority"] == "5"
+
+
 def test_oversized_payload_refused_before_sending_with_size():
     big = PushJob(JOB.delivery_id, "apns", JOB.token, "t", "x" * 5000, JOB.expires_at)
     outcome = apns.build_request("http://m", big, "T", "topic")

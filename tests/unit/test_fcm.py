@@ -67,6 +67,17 @@ def test_message_body_shape():
     assert msg["android"]["ttl"].endswith("s") and 95 <= int(msg["android"]["ttl"][:-1]) <= 100
 
 
+def test_background_push_is_data_only_and_collapsible():
+    expires = datetime.now(UTC) + timedelta(seconds=100)
+    job = PushJob("d-1", "fcm", "tok", "", "", expires, background=True, collapse_id="c1")
+    msg = fcm.message_body(job)["message"]
+    assert "notification" not in msg
+    assert msg["android"]["priority"] == "normal" and msg["android"]["collapse_key"] == "c1"
+    assert msg["apns"]["headers"]["apns-priority"] == "5"
+    assert msg["apns"]["headers"]["apns-push-type"] == "background"
+    assert msg["apns"]["payload"] == {"aps": {"content-available": 1}}
+
+
 def test_request_targets_project_and_bears_token():
     job = PushJob("d-1", "fcm", "tok", "T", "B", datetime.now(UTC) + timedelta(seconds=100))
     req = fcm.build_request("http://mock/", "proj-1", job, "AT")
@@ -88,13 +99,22 @@ def _err(status: int, code: str, **headers: str) -> HttpResponse:
     return HttpResponse(status, dict(headers), json.dumps(body).encode())
 
 
+def _bad_request() -> HttpResponse:
+    """400 for the request itself: a BadRequest detail names the field (FCM example 1)."""
+    violation = {"field": "message.data[0].value", "description": "Invalid value"}
+    detail = {"@type": "type.googleapis.com/google.rpc.BadRequest", "fieldViolations": [violation]}
+    body = {"error": {"code": 400, "status": "INVALID_ARGUMENT", "details": [detail]}}
+    return HttpResponse(400, {}, json.dumps(body).encode())
+
+
 @pytest.mark.parametrize(
     ("response", "kind", "code", "retry_after"),
     [
         (HttpResponse(200, {}, b'{"name": "projects/p/messages/1"}'), Kind.SENT, None, None),
         (_err(404, "UNREGISTERED"), Kind.INVALID_TARGET, "UNREGISTERED", None),
         (_err(403, "SENDER_ID_MISMATCH"), Kind.INVALID_TARGET, "SENDER_ID_MISMATCH", None),
-        (_err(400, "INVALID_ARGUMENT"), Kind.REJECTED, "INVALID_ARGUMENT", None),
+        (_err(400, "INVALID_ARGUMENT"), Kind.INVALID_TARGET, "INVALID_ARGUMENT", None),
+        (_bad_request(), Kind.REJECTED, "INVALID_ARGUMENT", None),
         (_err(429, "QUOTA_EXCEEDED"), Kind.RETRY, "QUOTA_EXCEEDED", 60.0),
         (
             _err(429, "QUOTA_EXCEEDED", **{"retry-after": "120"}),
