@@ -138,16 +138,20 @@ class Stack:
         return child
 
     def start(self) -> None:
+        self.start_servers(("apns", "fcm", "carrier", "api"), list(self.workers))
+
+    def start_servers(self, names: Sequence[str], workers: Sequence[WorkerSpec] = ()) -> None:
+        """Start these servers (and workers) and wait until each answers; stop all on failure."""
         try:
-            for name in ("apns", "fcm", "carrier", "api"):
+            for name in names:
                 self.start_server(name)
-            for spec in self.workers:
+            for spec in workers:
                 self.start_worker(spec)
-            for name in ("apns", "fcm", "carrier", "api"):
+            for name in names:
                 self._wait_http(
                     name, self.url(name) + ("/healthz" if name == "api" else "/_mock/health")
                 )
-            for spec in self.workers:
+            for spec in workers:
                 self.wait_worker(spec.name)
         except BaseException:
             self.stop()

@@ -14,7 +14,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from fastapi import FastAPI, Request, Response
 
-from config.settings import get_settings
+from config.settings import Settings, get_settings
 from notifier.mock.admin import admin_router
 from notifier.mock.config import MockConfig
 from notifier.mock.faults import Faults
@@ -96,6 +96,36 @@ def _header_error(request: Request, topic: str) -> str | None:
     return None
 
 
+def _json_or_none(body: bytes) -> Any:
+    try:
+        return json.loads(body) if body else None
+    except ValueError:
+        return None
+
+
+def _refusal(
+    request: Request, token: str, apns_id: str, body: bytes, public_key: Any, settings: Settings
+) -> tuple[int, str, float | None] | None:
+    """What real APNs would refuse this request with, checked in its order; None if valid."""
+    try:
+        uuid.UUID(apns_id)
+    except ValueError:
+        return 400, "BadMessageId", None
+    if reason := _auth_error(
+        request.headers.get("authorization"), public_key, settings.apns_team_id
+    ):
+        return 403, reason, None
+    if reason := _header_error(request, settings.apns_topic):
+        return 400, reason, None
+    if not HEX_TOKEN.match(token):
+        return 400, "BadDeviceToken", None
+    if not body:
+        return 400, "PayloadEmpty", None
+    if len(body) > MAX_PAYLOAD:
+        return 413, "PayloadTooLarge", None
+    return None
+
+
 def create_app() -> FastAPI:
     settings, config = get_settings(), MockConfig.from_env()
     public_key = _public_key()
@@ -113,36 +143,24 @@ def create_app() -> FastAPI:
     @app.post("/3/device/{token}")
     async def push(token: str, request: Request) -> Response:
         apns_id = request.headers.get("apns-id") or str(uuid.uuid4())
-        try:
-            uuid.UUID(apns_id)
-        except ValueError:
-            return _error(400, "BadMessageId", apns_id)
-        if reason := _auth_error(
-            request.headers.get("authorization"), public_key, settings.apns_team_id
-        ):
-            return _error(403, reason, apns_id)
-        if reason := _header_error(request, settings.apns_topic):
-            return _error(400, reason, apns_id)
-        if not HEX_TOKEN.match(token):
-            return _error(400, "BadDeviceToken", apns_id)
         body = await request.body()
-        if not body:
-            return _error(400, "PayloadEmpty", apns_id)
-        if len(body) > MAX_PAYLOAD:
-            return _error(413, "PayloadTooLarge", apns_id)
-        latency, injected = faults.for_token(token)
-        if latency:
-            await asyncio.sleep(latency)
-        behaviour = registry.get(token)
-        doc = json.loads(body)
-        if injected is not None:
-            recorder.add(token=token, apns_id=apns_id, status=injected.status, payload=doc)
-            return _error(injected.status, injected.reason, apns_id, injected.retry_after)
-        if behaviour == "uninstalled":
-            recorder.add(token=token, apns_id=apns_id, status=410, payload=doc)
-            return _error(410, "Unregistered", apns_id, timestamp=int(time.time() * 1000))
-        recorder.add(token=token, apns_id=apns_id, status=200, payload=doc)
-        if behaviour == "online" and doc.get("nid"):
+        wire = {k: v for k, v in request.headers.items() if k.startswith("apns-")}
+        refusal = _refusal(request, token, apns_id, body, public_key, settings)
+        if refusal is None:
+            latency, injected = faults.for_token(token)
+            if latency:
+                await asyncio.sleep(latency)
+            if injected is not None:
+                refusal = (injected.status, injected.reason, injected.retry_after)
+            elif registry.get(token) == "uninstalled":
+                refusal = (410, "Unregistered", None)
+        status = refusal[0] if refusal else 200
+        doc = _json_or_none(body)
+        recorder.add(token=token, apns_id=apns_id, status=status, payload=doc, headers=wire)
+        if refusal is not None:
+            extra = {"timestamp": int(time.time() * 1000)} if status == 410 else {}
+            return _error(refusal[0], refusal[1], apns_id, refusal[2], **extra)
+        if registry.get(token) == "online" and doc and doc.get("nid"):
             acks.later(config.ack_delay, {"delivery_id": doc["nid"], "kind": "received"})
         return Response(status_code=200, headers={"apns-id": apns_id})
 

@@ -132,6 +132,18 @@ def _parse_send(body: bytes) -> dict[str, Any] | JSONResponse:
     return dict(doc["message"])
 
 
+def _refusal(
+    auth: str, tokens: dict[str, float], account: tuple[str, Any, str] | None, project: str
+) -> JSONResponse | None:
+    if not auth.startswith("Bearer ") or tokens.get(auth[7:], 0) < time.time():
+        return fcm_error(
+            401, "THIRD_PARTY_AUTH_ERROR", "Request had invalid authentication credentials."
+        )
+    if account is not None and project != account[2]:
+        return fcm_error(403, "SENDER_ID_MISMATCH", f"no access to project {project}")
+    return None
+
+
 def create_app() -> FastAPI:
     config = MockConfig.from_env()
     account = _account()
@@ -142,6 +154,13 @@ def create_app() -> FastAPI:
     acks = Callbacks(f"{config.api_url}/v1/acks", config.device_key, lambda items: {"acks": items})
     app = FastAPI(title="mock FCM")
     app.include_router(admin_router(registry, recorder, acks, faults))
+
+    @app.post("/_mock/revoke-tokens")
+    def revoke_tokens() -> dict[str, int]:
+        """Forget every access token issued, as when Google rotates them early."""
+        count = len(tokens)
+        tokens.clear()
+        return {"revoked": count}
 
     @app.post("/token")
     def token(grant_type: str = Form(...), assertion: str = Form(...)) -> Response:
@@ -155,13 +174,9 @@ def create_app() -> FastAPI:
 
     @app.post("/v1/projects/{project}/messages:send")
     async def send(project: str, request: Request) -> Response:
-        auth = request.headers.get("authorization", "")
-        if not auth.startswith("Bearer ") or tokens.get(auth[7:], 0) < time.time():
-            return fcm_error(
-                401, "THIRD_PARTY_AUTH_ERROR", "Request had invalid authentication credentials."
-            )
-        if account is not None and project != account[2]:
-            return fcm_error(403, "SENDER_ID_MISMATCH", f"no access to project {project}")
+        refused = _refusal(request.headers.get("authorization", ""), tokens, account, project)
+        if refused is not None:
+            return refused
         message = _parse_send(await request.body())
         if isinstance(message, JSONResponse):
             return message

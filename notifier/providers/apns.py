@@ -45,6 +45,7 @@ class ProviderToken:
         self._lock = threading.Lock()
         self._token = ""
         self._issued_at = 0.0
+        self.signed = 0  # how many tokens this key has signed (APNs limits refreshes)
 
     def current(self) -> str:
         with self._lock:
@@ -69,6 +70,7 @@ class ProviderToken:
             headers={"kid": self._creds.key_id},
         )
         self._issued_at = now
+        self.signed += 1
 
 
 def payload(job: PushJob) -> bytes:

@@ -21,7 +21,7 @@ SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
 GRANT_TYPE = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 # Renew this long before `expires_in` runs out so no request carries a token about to lapse.
 TOKEN_EARLY_RENEW_SECONDS = 300
-# "throttling-and-quotas": after QUOTA_EXCEEDED wait at least a minute when no Retry-After.
+# "throttling-and-quotas": after QUOTA_EXCEEDED honour Retry-After; without one, wait a minute.
 QUOTA_MIN_RETRY_SECONDS = 60.0
 MAX_PAYLOAD_BYTES = 4096
 
@@ -166,7 +166,9 @@ def classify(response: HttpResponse) -> Outcome:
         return Outcome.invalid_target(status, code, "the registration token is not valid")
     if status == 429 or code == "QUOTA_EXCEEDED":
         wait = response.retry_after()
-        return Outcome.retry(status, code, retry_after=max(wait or 0.0, QUOTA_MIN_RETRY_SECONDS))
+        return Outcome.retry(
+            status, code, retry_after=QUOTA_MIN_RETRY_SECONDS if wait is None else wait
+        )
     if status in (401, 500, 503) or code in ("UNAVAILABLE", "INTERNAL", "THIRD_PARTY_AUTH_ERROR"):
         return Outcome.retry(status, code, retry_after=response.retry_after())
     return Outcome.rejected(status, code)
