@@ -261,6 +261,25 @@ def mock(ctx: click.Context, provider: str, host: str, port: int) -> None:
     ctx.invoke(serve, what=provider, host=host, port=port)
 
 
+@main.command("fault-proxy")
+@click.option("--upstream-port", type=int, required=True, help="the mock to stand in front of")
+@click.option("--port", type=int, required=True)
+@click.option("--goaway-after", type=int, default=0, help="GOAWAY after N streams (0: never)")
+@click.option("--drop-after", type=int, default=0, help="reset after N streams (0: never)")
+@click.option("--jitter", type=float, default=0.0, help="vary each threshold by this fraction")
+def fault_proxy(
+    upstream_port: int, port: int, goaway_after: int, drop_after: int, jitter: float
+) -> None:
+    """An HTTP/2 proxy that injects GOAWAYs and dropped connections in front of a mock."""
+    import asyncio
+
+    from notifier.mock.proxy import H2Proxy, ProxyFaults
+
+    proxy = H2Proxy("127.0.0.1", upstream_port, ProxyFaults(goaway_after, drop_after, jitter))
+    click.echo(f"proxying 127.0.0.1:{port} → :{upstream_port}", err=True)
+    asyncio.run(proxy.serve("127.0.0.1", port))
+
+
 @main.command()
 @click.option("--users", default=3, show_default=True, help="users of each device kind")
 @click.option("--deadline", default=3, show_default=True, help="receipt deadline, seconds")

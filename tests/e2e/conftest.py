@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
+from config.settings import get_settings
 from notifier import catalog
 from notifier.demo.run import seed_catalogue
 from notifier.demo.stack import Stack
+from notifier.providers.gateway import PushGateway, gateway_from_settings
 from tests.services import REDIS_URL, fresh_pg_database, fresh_redis_prefix
 
 FINAL = ("delivered", "unconfirmed", "failed")
@@ -58,3 +63,44 @@ def final_view(stack: Stack, message_id: str, timeout: float = 30.0) -> dict[str
         return view if view["state"] in FINAL else None
 
     return dict(wait_for(check, timeout, f"message {message_id} to finish"))
+
+
+# --- mock providers alone (contract and fault tests run the push stage in-process) ---------
+
+
+@pytest.fixture(scope="module")
+def mocks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    overrides = {
+        "NOTIFIER_MOCK_DEFAULT_BEHAVIOUR": "offline",
+        "NOTIFIER_RETRY_BASE_SECONDS": "0.05",
+        "NOTIFIER_RETRY_CAP_SECONDS": "0.5",
+        "NOTIFIER_MAX_ATTEMPTS": "8",
+    }
+    stack = Stack(Path(tmp_path_factory.mktemp("contract")), overrides)
+    stack.prepare()
+    stack.start_servers(["apns", "fcm"])
+    try:
+        yield stack
+    finally:
+        stack.stop()
+
+
+@pytest.fixture
+def gateway(mocks: Stack) -> Iterator[PushGateway]:
+    for name in ("apns", "fcm"):
+        set_faults(mocks, name, [])
+        requests.delete(f"{mocks.url(name)}/_mock/received", timeout=5).raise_for_status()
+    gw = gateway_from_settings(get_settings())
+    yield gw
+    gw.transport.close()
+
+
+def set_faults(stack: Stack, mock: str, rules: list[dict[str, Any]]) -> None:
+    response = requests.put(f"{stack.url(mock)}/_mock/faults", json={"rules": rules}, timeout=5)
+    response.raise_for_status()
+
+
+def token(platform: str) -> str:
+    if platform == "apns":
+        return secrets.token_hex(32)
+    return f"{secrets.token_urlsafe(16)}:APA91b{secrets.token_urlsafe(100)}"

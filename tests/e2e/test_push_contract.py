@@ -11,60 +11,19 @@ import secrets
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 from sqlalchemy import select
 
-from config.settings import get_settings
 from notifier import producer
 from notifier.demo.stack import Stack
 from notifier.pipeline.push import send_push
 from notifier.providers import apns
-from notifier.providers.gateway import PushGateway, gateway_from_settings
 from notifier.store.db import transaction
 from notifier.store.models import Attempt, Delivery, Device, Event
-
-
-@pytest.fixture(scope="module")
-def mocks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    overrides = {
-        "NOTIFIER_MOCK_DEFAULT_BEHAVIOUR": "offline",
-        "NOTIFIER_RETRY_BASE_SECONDS": "0.05",
-        "NOTIFIER_RETRY_CAP_SECONDS": "0.5",
-        "NOTIFIER_MAX_ATTEMPTS": "8",
-    }
-    stack = Stack(Path(tmp_path_factory.mktemp("contract")), overrides)
-    stack.prepare()
-    stack.start_servers(["apns", "fcm"])
-    try:
-        yield stack
-    finally:
-        stack.stop()
-
-
-@pytest.fixture
-def gateway(mocks: Stack) -> Iterator[PushGateway]:
-    for name in ("apns", "fcm"):
-        set_faults(mocks, name, [])
-        requests.delete(f"{mocks.url(name)}/_mock/received", timeout=5).raise_for_status()
-    gw = gateway_from_settings(get_settings())
-    yield gw
-    gw.transport.close()
-
-
-def set_faults(stack: Stack, mock: str, rules: list[dict[str, Any]]) -> None:
-    response = requests.put(f"{stack.url(mock)}/_mock/faults", json={"rules": rules}, timeout=5)
-    response.raise_for_status()
-
-
-def token(platform: str) -> str:
-    if platform == "apns":
-        return secrets.token_hex(32)
-    return f"{secrets.token_urlsafe(16)}:APA91b{secrets.token_urlsafe(100)}"
+from tests.e2e.conftest import set_faults, token
 
 
 def push_delivery(platform: str, tok: str | None = None, **push: Any) -> tuple[uuid.UUID, str]:

@@ -1,3 +1,4 @@
+import itertools
 import json
 from datetime import UTC, datetime
 
@@ -148,3 +149,25 @@ def test_refresh_after_rejection_respects_the_20_minute_floor():
     clock.now += 20 * 60
     assert token.refresh_after_rejection() is True
     assert token.current() != first
+
+
+def test_a_day_of_traffic_signs_at_most_once_per_20_minutes():
+    """A request every 10 s for 24 h, and APNs refusing the token every 7 minutes."""
+    clock = Clock()
+    token = apns.ProviderToken(CREDS, clock)
+    signed_at: list[float] = []
+    last = ""
+    start = clock.now
+    while clock.now < start + 24 * 3600:
+        if int(clock.now - start) % 420 == 0:
+            token.refresh_after_rejection()
+        current = token.current()
+        if current != last:
+            signed_at.append(clock.now)
+            last = current
+        clock.now += 10
+    gaps = [b - a for a, b in itertools.pairwise(signed_at)]
+    assert token.signed == len(signed_at)
+    assert min(gaps) >= 20 * 60  # never more often than APNs allows
+    assert max(gaps) < 60 * 60  # never a token near the 1-hour limit
+    assert len(signed_at) <= 24 * 3 + 1
