@@ -87,6 +87,8 @@ class Settings:
     receipt_deadline_max: int = 3 * 24 * 3600
     message_ttl_default: int = 24 * 3600
     max_attempts: int = 5
+    # A delivery left in `sending` this long belongs to a worker that died: it is re-queued.
+    sending_lease_seconds: int = 300
     retry_base_seconds: float = 1.0
     retry_cap_seconds: float = 120.0
 

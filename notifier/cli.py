@@ -261,6 +261,101 @@ def mock(ctx: click.Context, provider: str, host: str, port: int) -> None:
     ctx.invoke(serve, what=provider, host=host, port=port)
 
 
+class _Rate:
+    """Sleep so that calls happen at most `per_second` times a second."""
+
+    def __init__(self, per_second: float) -> None:
+        self.interval = 1.0 / per_second if per_second > 0 else 0.0
+        self.next_at = 0.0
+
+    def __call__(self) -> None:
+        import time
+
+        now = time.monotonic()
+        if now < self.next_at:
+            time.sleep(self.next_at - now)
+        self.next_at = max(now, self.next_at) + self.interval
+
+
+@main.command()
+@click.option(
+    "--state",
+    "states_",
+    multiple=True,
+    default=["failed"],
+    show_default=True,
+    help="failed, rate_limited, undelivered, unconfirmed, cancelled (more with --force)",
+)
+@click.option("--channel", type=click.Choice(["push", "sms"]))
+@click.option("--since", type=click.DateTime(), help="updated at or after (UTC)")
+@click.option("--until", type=click.DateTime(), help="updated at or before (UTC)")
+@click.option("--error-code")
+@click.option("--user")
+@click.option("--message", "message_id")
+@click.option("--dry-run", is_flag=True, help="list what would be replayed, change nothing")
+@click.option("--rate", type=float, default=50.0, show_default=True, help="replays per second")
+@click.option("--force", is_flag=True, help="also resend what already reached the provider")
+@click.option("--reason", default="operator replay", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+@_friendly
+def replay(
+    states_: tuple[str, ...],
+    channel: str | None,
+    since: Any,
+    until: Any,
+    error_code: str | None,
+    user: str | None,
+    message_id: str | None,
+    dry_run: bool,
+    rate: float,
+    force: bool,
+    reason: str,
+    as_json: bool,
+) -> None:
+    """Re-send deliveries that ended badly. Exit 0 done (or nothing to do), 1 some moved on
+    meanwhile and were skipped, 2 bad input."""
+    from datetime import UTC
+
+    from notifier import replay as replays
+    from notifier.domain.errors import InvalidInput
+
+    try:
+        message = uuid.UUID(message_id) if message_id else None
+    except ValueError:
+        raise InvalidInput("--message", "must be a message id (UUID)") from None
+    selection = replays.Selection(
+        tuple(states_),
+        channel,
+        since.replace(tzinfo=UTC) if since else None,
+        until.replace(tzinfo=UTC) if until else None,
+        error_code,
+        user,
+        message,
+        force,
+    )
+    chosen = replays.candidates(selection)
+    if dry_run:
+        if as_json:
+            _json({"would_replay": len(chosen), "deliveries": [c.as_dict() for c in chosen]})
+        else:
+            for c in chosen:
+                code = c.error_code or "-"
+                click.echo(f"{c.delivery_id} {c.channel:4} {c.state:12} {code:24} {c.user_id}")
+            click.echo(f"{len(chosen)} deliveries would be replayed")
+        return
+    if as_json or not chosen:
+        done, skipped = replays.replay(chosen, reason, _Rate(rate))
+    else:
+        with click.progressbar(length=len(chosen), label="replaying", file=sys.stderr) as bar:
+            done, skipped = replays.replay(chosen, reason, _Rate(rate), lambda c, ok: bar.update(1))
+    if as_json:
+        _json({"selected": len(chosen), "replayed": done, "skipped": skipped})
+    else:
+        click.echo(f"replayed {done} of {len(chosen)}; {skipped} skipped (moved on meanwhile)")
+    if skipped:
+        sys.exit(1)
+
+
 @main.command("fault-proxy")
 @click.option("--upstream-port", type=int, required=True, help="the mock to stand in front of")
 @click.option("--port", type=int, required=True)

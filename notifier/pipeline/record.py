@@ -57,7 +57,9 @@ def record_outcomes(
     for delivery, outcome in zip(claimed, outcomes, strict=True):
         result.messages.add(delivery.message_id)
         kind = outcome.kind
-        if kind is Kind.RETRY and delivery.attempts >= settings.max_attempts:
+        if kind is Kind.RETRY and delivery.attempts >= settings.max_attempts * (
+            delivery.replays + 1
+        ):
             kind = Kind.REJECTED  # out of attempts: a dead letter, replayable later
         values: dict[str, Any] = {"error_code": outcome.error_code, "error_detail": outcome.detail}
         if kind is Kind.SENT:

@@ -121,6 +121,8 @@ class Delivery(Base):
     target: Mapped[str] = mapped_column(String(512))
     state: Mapped[str] = mapped_column(String(16))
     attempts: Mapped[int] = mapped_column(Integer)
+    # Each replay grants a fresh budget of NOTIFIER_MAX_ATTEMPTS on top of the attempts made.
+    replays: Mapped[int] = mapped_column(Integer, default=0)
     provider_ref: Mapped[str | None] = mapped_column(String(200))
     error_code: Mapped[str | None] = mapped_column(String(64))
     error_detail: Mapped[str | None] = mapped_column(Text)

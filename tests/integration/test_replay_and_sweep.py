@@ -1,0 +1,160 @@
+"""Replays and the maintenance sweep on each database: nothing stuck, nothing sent twice."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import select, update
+
+from config.settings import get_settings
+from notifier import catalog, producer
+from notifier import replay as replays
+from notifier.cli import main
+from notifier.domain.outcomes import Outcome
+from notifier.pipeline import publish
+from notifier.pipeline.sms import send_sms
+from notifier.pipeline.sweep import sweep
+from notifier.store.db import transaction
+from notifier.store.models import Delivery, Event, Message
+from notifier.store.repo import utcnow
+from tests.integration.test_sms_stage import CarrierDouble
+
+PHONE = "+8613800138000"
+
+
+@pytest.fixture
+def sms_setup(migrated):
+    catalog.add_signature("Bank")
+    catalog.review("signature", "Bank", approve=True)
+    catalog.add_template("NOTE", "notification", "Statement ready: ${amount}")
+    catalog.review("template", "NOTE", approve=True)
+    producer.bind_phone("bob", PHONE)
+
+
+def sms_only() -> Delivery:
+    message_id = producer.send(
+        "bob",
+        policy="sms_only",
+        sms={"template": "NOTE", "params": {"amount": "1"}, "signature": "Bank"},
+    )
+    with transaction() as s:
+        return s.scalars(select(Delivery).where(Delivery.message_id == message_id)).one()
+
+
+def reload(delivery_id: Any) -> Delivery:
+    with transaction() as s:
+        row = s.get(Delivery, delivery_id)
+        assert row is not None
+        return row
+
+
+def cli(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.output
+
+
+def published(queue: str) -> int:
+    return len(list(get_settings().broker_folder.glob(f"*.{queue}.msg")))
+
+
+def test_replay_resends_a_failed_sms_once_and_is_safe_twice(sms_setup):
+    d = sms_only()
+    send_sms([d.id], CarrierDouble([Outcome.rejected(200, "isv.AMOUNT_NOT_ENOUGH")]))
+    assert reload(d.id).state == "failed"
+    code, out = cli("replay", "--channel", "sms", "--dry-run")
+    assert code == 0 and "1 deliveries would be replayed" in out and str(d.id) in out
+    assert reload(d.id).state == "failed"  # a dry run changes nothing
+    code, out = cli("replay", "--channel", "sms", "--error-code", "isv.AMOUNT_NOT_ENOUGH", "--json")
+    assert code == 0 and json.loads(out) == {"selected": 1, "replayed": 1, "skipped": 0}
+    row = reload(d.id)
+    assert (row.state, row.replays) == ("queued", 1)
+    with transaction() as s:
+        message = s.get(Message, row.message_id)
+        assert message is not None and message.state == "accepted"
+        kinds = list(s.scalars(select(Event.kind).where(Event.delivery_id == d.id)))
+    assert "replayed" in kinds
+    carrier = CarrierDouble()
+    send_sms([d.id], carrier)
+    assert reload(d.id).state == "submitted" and len(carrier.submitted) == 1
+    assert cli("replay", "--channel", "sms") == (
+        0,
+        "replayed 0 of 0; 0 skipped (moved on meanwhile)\n",
+    )
+
+
+def test_sent_deliveries_need_force(sms_setup):
+    code, out = cli("replay", "--state", "submitted")
+    assert code == 2 and "--state: submitted cannot be replayed; " in out and "need --force" in out
+    assert cli("replay", "--state", "submitted", "--force", "--dry-run")[0] == 0
+
+
+def test_a_delivery_that_moved_on_is_skipped(sms_setup):
+    d = sms_only()
+    send_sms([d.id], CarrierDouble([Outcome.rejected(200, "isv.SMS_TEMPLATE_ILLEGAL")]))
+    [candidate] = replays.candidates(replays.Selection())
+    assert replays.replay([candidate], "first") == (1, 0)
+    assert replays.replay([candidate], "second, from a stale list") == (0, 1)
+
+
+def test_each_replay_gets_a_fresh_attempt_budget(sms_setup, env):
+    env.setenv("NOTIFIER_MAX_ATTEMPTS", "2")
+    get_settings.cache_clear()
+    d = sms_only()
+    flaky = Outcome.retry(503, "isp.SYSTEM_ERROR")
+    send_sms([d.id], CarrierDouble([flaky]))
+    send_sms([d.id], CarrierDouble([flaky]))
+    assert (reload(d.id).state, reload(d.id).attempts) == ("failed", 2)
+    cli("replay")
+    send_sms([d.id], CarrierDouble([flaky]))
+    assert (reload(d.id).state, reload(d.id).attempts) == ("queued", 3)  # 3 < 2 * (1 + 1)
+
+
+def test_bad_replay_input_names_the_option(migrated):
+    assert (
+        cli("replay", "--message", "nope")[1] == "error: --message: must be a message id (UUID)\n"
+    )
+    code, out = cli("replay", "--since", "2026-01-02", "--until", "2026-01-01")
+    assert code == 2 and "--since: must be before --until" in out
+
+
+def test_sweep_requeues_a_delivery_whose_worker_died(sms_setup):
+    d = sms_only()
+    with transaction() as s:  # claimed by a worker that was then killed
+        s.execute(
+            update(Delivery)
+            .where(Delivery.id == d.id)
+            .values(state="sending", attempts=1, updated_at=utcnow() - timedelta(hours=1))
+        )
+    before = published("sms")
+    result = sweep()
+    assert result.reclaimed == 1
+    assert reload(d.id).state == "queued"
+    assert published("sms") == before + 1
+    with transaction() as s:
+        kinds = list(s.scalars(select(Event.kind).where(Event.delivery_id == d.id)))
+    assert "lease_expired" in kinds
+    carrier = CarrierDouble()
+    carrier.known[str(d.id)] = "biz-from-before-the-crash"
+    send_sms([d.id], carrier)
+    assert reload(d.id).provider_ref == "biz-from-before-the-crash"  # looked up, not resent
+    assert carrier.submitted == []
+
+
+def test_a_publish_lost_after_commit_is_republished_by_the_sweep(sms_setup, monkeypatch):
+    monkeypatch.setattr(publish, "_send", lambda *a, **k: False)  # the broker was down
+    d = sms_only()
+    monkeypatch.undo()
+    assert published("sms") == 0
+    with transaction() as s:
+        message = s.get(Message, d.message_id)
+        assert message is not None and message.published_at is None
+    result = sweep(stale_after=0)
+    assert result.republished_messages == 1 and published("sms") == 1
+    with transaction() as s:
+        message = s.get(Message, d.message_id)
+        assert message is not None and message.published_at is not None
+    assert sweep(stale_after=0).republished_messages == 0
