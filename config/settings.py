@@ -51,6 +51,9 @@ class Settings:
     broker_visibility_timeout: int = 3600
     max_countdown_seconds: int = 600
     sweep_interval_seconds: float = 5.0
+    # A queued delivery untouched this long is published again (its task may have been lost
+    # with a killed worker or a restarted broker); the claim makes a duplicate task harmless.
+    republish_after_seconds: float = 30.0
     filesystem_broker_poll_seconds: float = 0.05
 
     api_url: str = "http://127.0.0.1:8000"

@@ -52,6 +52,7 @@ class Child:
     process: subprocess.Popen[bytes]
     log_path: Path
     log_file: IO[bytes]
+    log_offset: int = 0  # where this run's lines start in a log shared with earlier runs
 
 
 @dataclass
@@ -125,6 +126,7 @@ class Stack:
     def _spawn(self, name: str, argv: list[str]) -> Child:
         log_path = self.home / "logs" / f"{name}.log"
         log_file = log_path.open("ab")
+        offset = log_file.tell()
         process = subprocess.Popen(
             argv,
             env={**os.environ, **self.env},
@@ -133,7 +135,7 @@ class Stack:
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
-        child = Child(name, process, log_path, log_file)
+        child = Child(name, process, log_path, log_file, offset)
         self.children.append(child)
         return child
 
@@ -218,7 +220,7 @@ class Stack:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             self._check_alive(child.name)
-            if b" ready." in child.log_path.read_bytes():
+            if b" ready." in child.log_path.read_bytes()[child.log_offset :]:
                 return
             time.sleep(0.1)
         raise RuntimeError(f"worker {name} not ready within {timeout}s:\n{self.tail(child.name)}")

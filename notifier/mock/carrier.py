@@ -138,6 +138,8 @@ def create_app() -> FastAPI:
         TemplateParam: str = Form("{}"),
         OutId: str = Form(""),
     ) -> JSONResponse:
+        if config.carrier_latency:
+            time.sleep(config.carrier_latency)  # a sync route: runs in the server's thread pool
         if AccessKeyId != settings.carrier_access_key:
             return _answer("InvalidAccessKeyId.NotFound", "Specified access key is not found.")
         if refusal := catalogue.refusal(SignName, TemplateCode):

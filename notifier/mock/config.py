@@ -15,6 +15,7 @@ class MockConfig:
     dlr_delay: float
     dlr_retry_delays: tuple[float, ...]
     default_behaviour: str
+    carrier_latency: float
 
     @classmethod
     def from_env(cls) -> MockConfig:
@@ -29,4 +30,5 @@ class MockConfig:
             # The big SMS clouds retry a failed receipt push at 1, 5 and 10 minutes.
             dlr_retry_delays=tuple(float(x) for x in retries.split(",") if x),
             default_behaviour=env.get("NOTIFIER_MOCK_DEFAULT_BEHAVIOUR", "online"),
+            carrier_latency=float(env.get("NOTIFIER_MOCK_CARRIER_LATENCY_MS", "0")) / 1000.0,
         )

@@ -61,8 +61,10 @@ def _reclaim(now: datetime) -> list[tuple[uuid.UUID, str]]:
     return [(s.id, s.channel) for s in stuck if s.id in moved]
 
 
-def sweep(stale_after: float = 30.0) -> SweepResult:
+def sweep(stale_after: float | None = None) -> SweepResult:
     now = repo.utcnow()
+    if stale_after is None:
+        stale_after = get_settings().republish_after_seconds
     cutoff = now - timedelta(seconds=stale_after)
     reclaimed = _reclaim(now)
     with transaction() as session:
