@@ -36,8 +36,17 @@ def _transport_options(settings: Settings) -> dict[str, Any]:
             "control_folder": str(settings.broker_folder / "control"),
             "polling_interval": settings.filesystem_broker_poll_seconds,
         }
-    # A task not acked within this many seconds is handed to another worker (Redis transport).
-    options: dict[str, Any] = {"visibility_timeout": settings.broker_visibility_timeout}
+    options: dict[str, Any] = {
+        # A task not acked within this many seconds is handed to another worker (Redis).
+        "visibility_timeout": settings.broker_visibility_timeout,
+        # A producer facing a dead broker gives up within about a second instead of blocking
+        # the caller: the message is committed, and the sweep publishes it once the broker is back.
+        "max_retries": 2,
+        "interval_start": 0,
+        "interval_step": 0.2,
+        "interval_max": 0.5,
+        "socket_connect_timeout": 2,
+    }
     if settings.broker_key_prefix:
         options["global_keyprefix"] = settings.broker_key_prefix
     return options

@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -53,6 +54,8 @@ class Child:
     log_path: Path
     log_file: IO[bytes]
     log_offset: int = 0  # where this run's lines start in a log shared with earlier runs
+    spec: WorkerSpec | None = None
+    expected_exit: bool = False  # killed or stopped on purpose: not for the supervisor
 
 
 @dataclass
@@ -64,7 +67,13 @@ class Stack:
     keys: dict[str, str] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
     children: list[Child] = field(default_factory=list)
+    # Restart a worker that dies on its own, as a process manager (systemd, a Procfile runner)
+    # would in production: Celery's Redis transport can exit on a lost connection.
+    supervise: bool = True
+    restarts: int = 0
     _saved_env: dict[str, str] = field(default_factory=dict)
+    _supervisor: threading.Thread | None = None
+    _stopping: threading.Event = field(default_factory=threading.Event)
 
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.ports[name]}"
@@ -141,6 +150,10 @@ class Stack:
 
     def start(self) -> None:
         self.start_servers(("apns", "fcm", "carrier", "api"), list(self.workers))
+        if self.supervise:
+            self._stopping.clear()
+            self._supervisor = threading.Thread(target=self._supervise, daemon=True)
+            self._supervisor.start()
 
     def start_servers(self, names: Sequence[str], workers: Sequence[WorkerSpec] = ()) -> None:
         """Start these servers (and workers) and wait until each answers; stop all on failure."""
@@ -193,7 +206,18 @@ class Stack:
         ]
         if spec.beat:
             argv += ["-B", "-s", str(self.home / "celerybeat-schedule")]
-        return self._spawn(f"worker-{spec.name}", argv)
+        child = self._spawn(f"worker-{spec.name}", argv)
+        child.spec = spec
+        return child
+
+    def _supervise(self) -> None:
+        while not self._stopping.wait(0.5):
+            latest = {c.name: c for c in self.children if c.spec is not None}
+            for child in latest.values():
+                if child.process.poll() is not None and not child.expected_exit and child.spec:
+                    child.expected_exit = True
+                    self.restarts += 1
+                    self.start_worker(child.spec)
 
     def _child(self, name: str) -> Child:
         return next(c for c in reversed(self.children) if c.name == name)
@@ -228,6 +252,7 @@ class Stack:
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
         """Signal one child's whole process group (e.g. SIGKILL a worker mid-batch)."""
         child = self._child(name)
+        child.expected_exit = True
         if child.process.poll() is None:
             os.killpg(child.process.pid, sig)
         child.process.wait(timeout=10)
@@ -239,6 +264,12 @@ class Stack:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
     def stop(self) -> None:
+        self._stopping.set()
+        if self._supervisor is not None:
+            self._supervisor.join(5)
+            self._supervisor = None
+        for child in self.children:
+            child.expected_exit = True
         for child in self.children:
             if child.process.poll() is None:
                 os.killpg(child.process.pid, signal.SIGTERM)
