@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -14,37 +15,48 @@ import requests
 from config.settings import get_settings
 from notifier import catalog
 from notifier.demo.run import seed_catalogue
-from notifier.demo.stack import Stack
+from notifier.demo.stack import DEFAULT_WORKERS, Stack, WorkerSpec
 from notifier.providers.gateway import PushGateway, gateway_from_settings
 from tests.services import REDIS_URL, fresh_pg_database, fresh_redis_prefix
 
 FINAL = ("delivered", "unconfirmed", "failed")
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+@contextmanager
+def pg_redis_stack(
+    home: Path, overrides: dict[str, str], workers: Sequence[WorkerSpec] = DEFAULT_WORKERS
+) -> Iterator[Stack]:
+    """The whole system as processes on a fresh PostgreSQL database and Redis key prefix."""
     with fresh_pg_database() as db_url, fresh_redis_prefix() as prefix:
-        overrides = {
+        base = {
             "NOTIFIER_DATABASE_URL": db_url,
             "NOTIFIER_BROKER_URL": REDIS_URL,
             "NOTIFIER_BROKER_KEY_PREFIX": prefix,
-            # Reports missing from the webhook are polled after a second, not two minutes.
-            "NOTIFIER_SMS_POLL_AFTER_SECONDS": "1",
-            # Let the hour window (5 codes) be the one a burst of codes hits.
-            "NOTIFIER_SMS_LIMIT_VERIFICATION_MINUTE": "100",
-            # Quiet hours would make promotional tests depend on the time of day.
-            "NOTIFIER_SMS_QUIET_HOURS": "00:00-00:00",
-            "NOTIFIER_SMS_PRICES": "+86=0.045,*=0.05",
         }
-        with Stack(tmp_path_factory.mktemp("stack"), overrides) as running:
-            seed_catalogue()
-            for code, kind, content in (
-                ("OTP", "verification", "Your login code is ${code}"),
-                ("PROMO", "promotional", "Weekend offer: ${pct} off. Reply STOP to unsubscribe"),
-            ):
-                catalog.add_template(code, kind, content)
-                catalog.review("template", code, approve=True)
+        with Stack(home, {**base, **overrides}, workers) as running:
             yield running
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    overrides = {
+        # Reports missing from the webhook are polled after a second, not two minutes.
+        "NOTIFIER_SMS_POLL_AFTER_SECONDS": "1",
+        # Let the hour window (5 codes) be the one a burst of codes hits.
+        "NOTIFIER_SMS_LIMIT_VERIFICATION_MINUTE": "100",
+        # Quiet hours would make promotional tests depend on the time of day.
+        "NOTIFIER_SMS_QUIET_HOURS": "00:00-00:00",
+        "NOTIFIER_SMS_PRICES": "+86=0.045,*=0.05",
+    }
+    with pg_redis_stack(tmp_path_factory.mktemp("stack"), overrides) as running:
+        seed_catalogue()
+        for code, kind, content in (
+            ("OTP", "verification", "Your login code is ${code}"),
+            ("PROMO", "promotional", "Weekend offer: ${pct} off. Reply STOP to unsubscribe"),
+        ):
+            catalog.add_template(code, kind, content)
+            catalog.review("template", code, approve=True)
+        yield running
 
 
 def wait_for(check: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:

@@ -21,11 +21,12 @@ import pytest
 import redis
 from sqlalchemy import select
 
-from notifier import catalog, producer
+from notifier import producer
 from notifier.demo.stack import Stack, free_port
 from notifier.store.db import transaction
 from notifier.store.models import Delivery
 from tests.e2e.test_worker_kills import wait_all_final
+from tests.helpers import approved_catalogue
 from tests.services import fresh_pg_database, service_missing
 
 BURST = 300
@@ -102,10 +103,7 @@ def stack(broker: PrivateRedis, tmp_path_factory: pytest.TempPathFactory) -> Ite
             "NOTIFIER_MOCK_DEFAULT_BEHAVIOUR": "offline",
         }
         with Stack(Path(tmp_path_factory.mktemp("restart")), overrides) as running:
-            catalog.add_signature("Bank")
-            catalog.review("signature", "Bank", approve=True)
-            catalog.add_template("NOTE", "notification", "Statement ${n} is ready.")
-            catalog.review("template", "NOTE", approve=True)
+            approved_catalogue("Bank", {"NOTE": ("notification", "Statement ${n} is ready.")})
             yield running
 
 

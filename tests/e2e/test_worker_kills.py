@@ -19,12 +19,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from notifier import catalog, producer
+from notifier import producer
 from notifier.demo.stack import Stack, WorkerSpec
 from notifier.store.db import transaction
 from notifier.store.models import Delivery, Event, Message
-from tests.e2e.conftest import FINAL, wait_for
-from tests.services import REDIS_URL, fresh_pg_database, fresh_redis_prefix
+from tests.e2e.conftest import FINAL, pg_redis_stack, wait_for
+from tests.helpers import approved_catalogue
 
 BURST = 300
 KILLS = 3
@@ -35,29 +35,22 @@ SMS = WorkerSpec("sms", "sms", concurrency=CONCURRENCY)
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    with fresh_pg_database() as db_url, fresh_redis_prefix() as prefix:
-        overrides = {
-            "NOTIFIER_DATABASE_URL": db_url,
-            "NOTIFIER_BROKER_URL": REDIS_URL,
-            "NOTIFIER_BROKER_KEY_PREFIX": prefix,
-            # Short enough for a test to see both recovery paths: Redis handing back the
-            # unacked task, and the sweep re-queuing a delivery claimed by a dead worker.
-            "NOTIFIER_BROKER_VISIBILITY_TIMEOUT": "10",
-            "NOTIFIER_MAX_COUNTDOWN_SECONDS": "5",
-            "NOTIFIER_SENDING_LEASE_SECONDS": "5",
-            "NOTIFIER_REPUBLISH_AFTER_SECONDS": "3",
-            "NOTIFIER_MOCK_DEFAULT_BEHAVIOUR": "offline",
-            "NOTIFIER_MOCK_DLR_DELAY": "0.1",
-            # Slow submits keep SMS in flight when the worker is killed.
-            "NOTIFIER_MOCK_CARRIER_LATENCY_MS": "40",
-        }
-        workers = (PUSH, SMS, WorkerSpec("receipts", "receipts,maintenance", beat=True))
-        with Stack(Path(tmp_path_factory.mktemp("kills")), overrides, workers) as running:
-            catalog.add_signature("Bank")
-            catalog.review("signature", "Bank", approve=True)
-            catalog.add_template("NOTE", "notification", "Statement ${n} is ready.")
-            catalog.review("template", "NOTE", approve=True)
-            yield running
+    overrides = {
+        # Short enough for a test to see both recovery paths: Redis handing back the
+        # unacked task, and the sweep re-queuing a delivery claimed by a dead worker.
+        "NOTIFIER_BROKER_VISIBILITY_TIMEOUT": "10",
+        "NOTIFIER_MAX_COUNTDOWN_SECONDS": "5",
+        "NOTIFIER_SENDING_LEASE_SECONDS": "5",
+        "NOTIFIER_REPUBLISH_AFTER_SECONDS": "3",
+        "NOTIFIER_MOCK_DEFAULT_BEHAVIOUR": "offline",
+        "NOTIFIER_MOCK_DLR_DELAY": "0.1",
+        # Slow submits keep SMS in flight when the worker is killed.
+        "NOTIFIER_MOCK_CARRIER_LATENCY_MS": "40",
+    }
+    workers = (PUSH, SMS, WorkerSpec("receipts", "receipts,maintenance", beat=True))
+    with pg_redis_stack(Path(tmp_path_factory.mktemp("kills")), overrides, workers) as running:
+        approved_catalogue("Bank", {"NOTE": ("notification", "Statement ${n} is ready.")})
+        yield running
 
 
 class Killer(threading.Thread):

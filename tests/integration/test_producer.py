@@ -10,6 +10,7 @@ from notifier import catalog, producer
 from notifier.domain.errors import InvalidInput
 from notifier.store.db import transaction
 from notifier.store.models import Delivery, Message
+from tests.helpers import approved_catalogue
 
 PUSH = {"title": "Statement", "body": "Your statement is ready"}
 SMS = {"template": "NOTICE", "params": {"amount": "12.00"}, "signature": "Bank"}
@@ -17,10 +18,7 @@ SMS = {"template": "NOTICE", "params": {"amount": "12.00"}, "signature": "Bank"}
 
 @pytest.fixture
 def catalogue(migrated):
-    catalog.add_signature("Bank")
-    catalog.review("signature", "Bank", approve=True)
-    catalog.add_template("NOTICE", "notification", "Statement of ${amount} is ready.")
-    catalog.review("template", "NOTICE", approve=True)
+    approved_catalogue("Bank", {"NOTICE": ("notification", "Statement of ${amount} is ready.")})
     producer.bind_device("alice", "apns", "ab" * 32, "+8613800138000")
     producer.bind_phone("bob", "+8613800138001")
 

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from typing import Any
 
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import select, update
 
 from config.settings import get_settings
-from notifier import catalog, producer
+from notifier import producer
 from notifier import replay as replays
 from notifier.cli import main
 from notifier.domain.outcomes import Outcome
@@ -21,17 +20,15 @@ from notifier.pipeline.sweep import sweep
 from notifier.store.db import transaction
 from notifier.store.models import Delivery, Event, Message
 from notifier.store.repo import utcnow
-from tests.integration.test_sms_stage import CarrierDouble
+from tests.helpers import approved_catalogue
+from tests.integration.test_sms_stage import CarrierDouble, reload
 
 PHONE = "+8613800138000"
 
 
 @pytest.fixture
 def sms_setup(migrated):
-    catalog.add_signature("Bank")
-    catalog.review("signature", "Bank", approve=True)
-    catalog.add_template("NOTE", "notification", "Statement ready: ${amount}")
-    catalog.review("template", "NOTE", approve=True)
+    approved_catalogue("Bank", {"NOTE": ("notification", "Statement ready: ${amount}")})
     producer.bind_phone("bob", PHONE)
 
 
@@ -43,13 +40,6 @@ def sms_only() -> Delivery:
     )
     with transaction() as s:
         return s.scalars(select(Delivery).where(Delivery.message_id == message_id)).one()
-
-
-def reload(delivery_id: Any) -> Delivery:
-    with transaction() as s:
-        row = s.get(Delivery, delivery_id)
-        assert row is not None
-        return row
 
 
 def cli(*args: str) -> tuple[int, str]:

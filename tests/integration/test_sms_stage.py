@@ -15,6 +15,7 @@ from notifier.pipeline.sms_poll import poll_reports
 from notifier.providers.carrier import CarrierClient, SmsSubmit
 from notifier.store.db import transaction
 from notifier.store.models import Delivery, Event, SmsSend
+from tests.helpers import approved_catalogue
 
 PHONE = "+8613800138000"
 
@@ -46,14 +47,14 @@ class CarrierDouble(CarrierClient):
 
 @pytest.fixture
 def setup(migrated):
-    catalog.add_signature("Bank")
-    catalog.review("signature", "Bank", approve=True)
-    catalog.add_template("OTP", "verification", "Your code is ${code}")
-    catalog.review("template", "OTP", approve=True)
-    catalog.add_template("NOTE", "notification", "Statement ready: ${amount}")
-    catalog.review("template", "NOTE", approve=True)
-    catalog.add_template("PROMO", "promotional", "Sale today. Reply STOP to unsubscribe")
-    catalog.review("template", "PROMO", approve=True)
+    approved_catalogue(
+        "Bank",
+        {
+            "OTP": ("verification", "Your code is ${code}"),
+            "NOTE": ("notification", "Statement ready: ${amount}"),
+            "PROMO": ("promotional", "Sale today. Reply STOP to unsubscribe"),
+        },
+    )
     producer.bind_phone("bob", PHONE)
 
 
