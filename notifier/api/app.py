@@ -6,6 +6,7 @@ import uuid
 from typing import Any
 
 from fastapi import Body, Depends, FastAPI, Header, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from notifier import producer
@@ -32,6 +33,14 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Conflict)
     def conflict(_r: Request, exc: Conflict) -> JSONResponse:
         return _error(409, "conflict", str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    def unreadable(_r: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's own refusals (a body that is not JSON, a missing body) in our error shape.
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(part) for part in first.get("loc", ("body",)))
+        rule = str(first.get("msg", "invalid request"))
+        return _error(422, "invalid_input", f"{where}: {rule}", field=where, rule=rule)
 
     @app.exception_handler(Unauthorized)
     def unauthorized(_r: Request, exc: Unauthorized) -> JSONResponse:

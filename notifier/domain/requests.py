@@ -75,16 +75,18 @@ class BindRequest:
     phone: str | None
 
 
-def _str(payload: Mapping[str, Any], name: str, *, max_len: int, required: bool = True) -> str:
-    value = payload.get(name)
+def _str(
+    payload: Mapping[str, Any], name: str, *, max_len: int, required: bool = True, prefix: str = ""
+) -> str:
+    value, field = payload.get(name), f"{prefix}{name}"
     if value is None or value == "":
         if required:
-            raise InvalidInput(name, "is required")
+            raise InvalidInput(field, "is required")
         return ""
     if not isinstance(value, str):
-        raise InvalidInput(name, "must be a string")
+        raise InvalidInput(field, "must be a string")
     if len(value) > max_len:
-        raise InvalidInput(name, f"at most {max_len} characters, got {len(value)}")
+        raise InvalidInput(field, f"at most {max_len} characters, got {len(value)}")
     return value
 
 
@@ -137,12 +139,13 @@ def _push_options(raw: Mapping[str, Any]) -> tuple[str | None, bool, str]:
 def _push(raw: object) -> PushContent:
     if not isinstance(raw, Mapping):
         raise InvalidInput("push", "must be an object with title and body")
-    title = _str(raw, "title", max_len=MAX_TITLE, required=False)
-    body = _str(raw, "body", max_len=MAX_BODY, required=False)
+    title = _str(raw, "title", max_len=MAX_TITLE, required=False, prefix="push.")
+    body = _str(raw, "body", max_len=MAX_BODY, required=False, prefix="push.")
     collapse_id, background, priority = _push_options(raw)
     if not title and not body and not background:
         raise InvalidInput("push.body", "a push needs a title or a body (or background: true)")
-    data = raw.get("data") or {}
+    data = raw.get("data")
+    data = {} if data is None else data
     if not isinstance(data, Mapping) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in data.items()
     ):
@@ -159,7 +162,8 @@ def _sms(raw: object) -> SmsContent:
     template = raw.get("template")
     if not isinstance(template, str) or not template:
         raise InvalidInput("sms.template", "is required")
-    params = raw.get("params") or {}
+    params = raw.get("params")
+    params = {} if params is None else params
     if not isinstance(params, Mapping):
         raise InvalidInput("sms.params", "must be an object of variable name to value")
     signature = raw.get("signature")

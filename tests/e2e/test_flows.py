@@ -159,3 +159,39 @@ def test_api_requires_a_key_with_the_right_scope(stack):
     denied = stack.api("POST", "/v1/messages", "device", json={})
     assert denied.status_code == 403
     assert "scope send" in denied.json()["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (b"{not json", "body"),
+        (b"[1, 2]", "body"),
+        (b'{"user_id": 42}', "user_id"),
+        (b'{"user_id": "\\u2603\\ud83d\\ude00"}', "user_id"),
+        (b'{"user_id": "u1", "policy": "push_only", "push": "hello"}', "push"),
+        (
+            b'{"user_id": "u1", "policy": "push_only", "push": {"title": "' + b"x" * 300 + b'"}}',
+            "push.title",
+        ),
+        (b'{"user_id": "u1", "policy": "sms_only", "sms": {"template": 7}}', "sms.template"),
+        (
+            b'{"user_id": "u1", "policy": "sms_only", "sms": {"template": "T", "params": []}}',
+            "sms.params",
+        ),
+    ],
+)
+def test_malformed_requests_get_a_422_naming_the_field(stack, body, field):
+    response = stack.api(
+        "POST", "/v1/messages", data=body, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["field"].startswith(field) and error["rule"]
+
+
+def test_malformed_ids_and_numbers_are_refused(stack):
+    assert stack.api("GET", "/v1/messages/not-a-uuid").json()["error"]["field"] == "message_id"
+    bad_phone = stack.api("PUT", "/v1/users/u-x/phone", json={"phone": "+1 (555) not a number"})
+    assert bad_phone.status_code == 422 and bad_phone.json()["error"]["field"] == "phone"
+    bad_ack = stack.api("POST", "/v1/acks", "device", json={"acks": [{"delivery_id": "x"}]})
+    assert bad_ack.status_code == 422 and "delivery_id" in bad_ack.json()["error"]["field"]
