@@ -9,7 +9,7 @@ from fastapi import Body, Depends, FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from notifier import producer
+from notifier import inbox, producer
 from notifier.api.auth import Unauthorized, require
 from notifier.api.body import json_object
 from notifier.api.sms_routes import sms_router
@@ -86,6 +86,17 @@ def create_app() -> FastAPI:
     @app.get("/v1/messages/{message_id}", dependencies=[Depends(require("send"))])
     def status(message_id: str) -> dict[str, Any]:
         return message_view(_uuid(message_id, "message_id"))
+
+    @app.get("/v1/users/{user_id}/inbox", dependencies=[Depends(require("send"))])
+    def user_inbox(user_id: str, limit: int = 20, cursor: str | None = None) -> dict[str, Any]:
+        return inbox.page(user_id, limit, cursor)
+
+    @app.post("/v1/users/{user_id}/inbox/read", dependencies=[Depends(require("send"))])
+    def inbox_read(user_id: str, body: Any = Body(...)) -> dict[str, int]:
+        ids = json_object(body).get("message_ids")
+        if ids is not None and not isinstance(ids, list):
+            raise InvalidInput("message_ids", "a list of message ids, or null for all")
+        return {"marked": inbox.mark_read(user_id, ids)}
 
     @app.post("/v1/acks", dependencies=[Depends(require("device"))])
     def acks(body: Any = Body(...)) -> dict[str, int]:

@@ -103,6 +103,7 @@ class Message(Base):
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     completed_at: Mapped[datetime | None]
+    read_at: Mapped[datetime | None]
 
 
 class Delivery(Base):

@@ -195,3 +195,22 @@ def test_malformed_ids_and_numbers_are_refused(stack):
     assert bad_phone.status_code == 422 and bad_phone.json()["error"]["field"] == "phone"
     bad_ack = stack.api("POST", "/v1/acks", "device", json={"acks": [{"delivery_id": "x"}]})
     assert bad_ack.status_code == 422 and "delivery_id" in bad_ack.json()["error"]["field"]
+
+
+def test_inbox_holds_messages_whatever_channel_carried_them(stack):
+    online_user, _, _ = bind(stack, "apns", "online")
+    acked = final_view(stack, send(stack, online_user).json()["message_id"])
+    assert [d["state"] for d in by_channel(acked, "push")] == ["acked"]
+    # the same user loses the app: the next message only arrives by SMS
+    stack.set_behaviours("apns", {by_channel(acked, "push")[0]["target"]: "offline"})
+    by_sms = final_view(stack, send(stack, online_user).json()["message_id"])
+    assert [d["state"] for d in by_channel(by_sms, "sms")] == ["delivered"]
+    page = stack.api("GET", f"/v1/users/{online_user}/inbox").json()
+    assert [i["message_id"] for i in page["items"]] == [by_sms["id"], acked["id"]]
+    assert page["items"][0]["channels"] == ["push", "sms"] and page["items"][1]["channels"] == [
+        "push"
+    ]
+    assert page["unread"] == 2
+    marked = stack.api("POST", f"/v1/users/{online_user}/inbox/read", json={"message_ids": None})
+    assert marked.json() == {"marked": 2}
+    assert stack.api("GET", f"/v1/users/{online_user}/inbox").json()["unread"] == 0
