@@ -7,16 +7,19 @@ template sends it back to `pending`, as carriers re-review any change.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
 
 from config.settings import get_settings
 from notifier.domain import templates
-from notifier.domain.encoding import PriceTable
+from notifier.domain.encoding import PriceTable, Segments
 from notifier.domain.errors import Conflict, InvalidInput, NotFound
 from notifier.domain.requests import phone_e164
 from notifier.store import repo
+from notifier.store import sms as sms_store
 from notifier.store.db import transaction
 from notifier.store.models import SmsOptout, SmsSignature, SmsTemplate
 
@@ -155,6 +158,35 @@ def prices() -> PriceTable:
     return PriceTable.parse(get_settings().sms_prices)
 
 
+@dataclass(frozen=True)
+class Composed:
+    """An SMS as the carrier rules allow it: checked params, rendered text, parts, cost."""
+
+    template: templates.Template
+    signature: templates.Signature
+    params: dict[str, str]
+    text: str
+    segments: Segments
+    cost: Decimal | None
+
+
+def compose(
+    template: templates.Template,
+    signature: templates.Signature,
+    params: Mapping[str, Any],
+    phone: str | None,
+    require_approved: bool = True,
+) -> Composed:
+    """The one place the SMS rules are applied: at send time, at submit time, in previews."""
+    if require_approved:
+        templates.check_signature(signature, "sms.signature")
+    clean = templates.check_params(template, params, "sms", require_approved)
+    text = templates.render(template, signature, clean)
+    segments = templates.check_length(text, get_settings().sms_max_parts)
+    cost = prices().cost(phone, segments.count) if phone else None
+    return Composed(template, signature, clean, text, segments, cost)
+
+
 def preview(
     code: str, params: Mapping[str, Any], signature: str, phone: str | None = None
 ) -> dict[str, Any]:
@@ -166,18 +198,14 @@ def preview(
             raise InvalidInput("template", f"unknown template {code}")
         if sig is None:
             raise InvalidInput("signature", f"unknown signature {signature}")
-        template = to_template(row)
-        sign = templates.Signature(sig.name, sig.status)
-    clean = templates.check_params(template, params, "sms", require_approved=False)
-    text = templates.render(template, sign, clean)
-    segments = templates.check_length(text, get_settings().sms_max_parts)
-    number = phone_e164(phone) if phone else None
+        template, sign = to_template(row), to_signature(sig)
+    sms = compose(template, sign, params, phone_e164(phone) if phone else None, False)
     return {
-        "text": text,
-        "encoding": segments.encoding,
-        "units": segments.units,
-        "parts": segments.count,
-        "cost": str(prices().cost(number, segments.count)) if number else None,
+        "text": sms.text,
+        "encoding": sms.segments.encoding,
+        "units": sms.segments.units,
+        "parts": sms.segments.count,
+        "cost": str(sms.cost) if sms.cost is not None else None,
         "template_status": template.status,
         "signature_status": sign.status,
     }
@@ -185,6 +213,10 @@ def preview(
 
 def to_template(row: SmsTemplate) -> templates.Template:
     return templates.Template(row.code, row.kind, row.content, row.status, row.max_param_length)
+
+
+def to_signature(row: SmsSignature) -> templates.Signature:
+    return templates.Signature(row.name, row.status)
 
 
 # --- opt-outs -----------------------------------------------------------------------------
@@ -212,7 +244,7 @@ def opt_in(phone: str) -> bool:
 
 def is_opted_out(phone: str) -> bool:
     with transaction() as session:
-        return session.get(SmsOptout, phone) is not None
+        return sms_store.is_opted_out(session, phone)
 
 
 def record_inbound(messages: Sequence[Mapping[str, Any]]) -> int:

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import timedelta
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -18,8 +16,7 @@ from sqlalchemy.orm import Session
 
 from config.settings import Settings, get_settings
 from notifier import catalog
-from notifier.domain import states, templates
-from notifier.domain.encoding import Segments
+from notifier.domain import states
 from notifier.domain.errors import Conflict, InvalidInput
 from notifier.domain.policy import Policy, sms_starts_immediately
 from notifier.domain.requests import (
@@ -145,17 +142,9 @@ def _accept(req: SendRequest) -> tuple[uuid.UUID, bool]:
         return message.id, True
 
 
-@dataclass(frozen=True)
-class _ResolvedSms:
-    template: str
-    signature: str
-    params: dict[str, str]
-    text: str
-    segments: Segments
-    cost: Decimal
-
-
-def _check_sms(session: Session, req: SendRequest, user: User, settings: Settings) -> _ResolvedSms:
+def _check_sms(
+    session: Session, req: SendRequest, user: User, settings: Settings
+) -> catalog.Composed:
     """Template and signature approved, params complete: refused here, never at worker time."""
     assert req.sms is not None
     if not user.phone:
@@ -171,17 +160,14 @@ def _check_sms(session: Session, req: SendRequest, user: User, settings: Setting
     sig_row = repo.get_signature(session, sign)
     if sig_row is None:
         raise InvalidInput("sms.signature", f"unknown signature {sign}")
-    template = catalog.to_template(row)
-    signature = templates.Signature(sig_row.name, sig_row.status)
-    templates.check_signature(signature, "sms.signature")
-    params = templates.check_params(template, req.sms.params, "sms")
-    text = templates.render(template, signature, params)
-    segments = templates.check_length(text, settings.sms_max_parts)
-    cost = catalog.prices().cost(user.phone, segments.count)
-    return _ResolvedSms(row.code, sign, params, text, segments, cost)
+    return catalog.compose(
+        catalog.to_template(row), catalog.to_signature(sig_row), req.sms.params, user.phone
+    )
 
 
-def _new_message(req: SendRequest, devices: Sequence[Device], sms: _ResolvedSms | None) -> Message:
+def _new_message(
+    req: SendRequest, devices: Sequence[Device], sms: catalog.Composed | None
+) -> Message:
     now = repo.utcnow()
     due = now + timedelta(seconds=req.receipt_deadline) if devices else None
     return Message(
@@ -194,8 +180,8 @@ def _new_message(req: SendRequest, devices: Sequence[Device], sms: _ResolvedSms 
         push_body=req.push.body if req.push else None,
         push_data=dict(req.push.data) if req.push else {},
         push_options=req.push.options() if req.push else {},
-        sms_template=sms.template if sms else None,
-        sms_signature=sms.signature if sms else None,
+        sms_template=sms.template.code if sms else None,
+        sms_signature=sms.signature.name if sms else None,
         sms_params=dict(sms.params) if sms else {},
         receipt_deadline_s=req.receipt_deadline,
         receipt_due_at=due,
@@ -210,7 +196,7 @@ def _deliveries(
     policy: Policy,
     devices: Sequence[Device],
     user: User,
-    sms: _ResolvedSms | None,
+    sms: catalog.Composed | None,
 ) -> list[Delivery]:
     now = message.created_at
     rows = [

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from config.settings import get_settings
 from notifier import catalog
-from notifier.domain import frequency, states, templates
+from notifier.domain import frequency, states
 from notifier.domain.errors import InvalidInput
 from notifier.domain.outcomes import EXPIRED, Outcome
 from notifier.domain.quiet_hours import parse_window, quiet_until
@@ -64,19 +64,19 @@ def _decide(session: Session, delivery: Delivery, message: Message, now: datetim
     signature_row = repo.get_signature(session, message.sms_signature or "")
     if template_row is None or signature_row is None:
         return Outcome.rejected(None, "catalogue_missing", "template or signature was deleted")
-    template = catalog.to_template(template_row)
-    signature = templates.Signature(signature_row.name, signature_row.status)
     try:
-        templates.check_signature(signature, "sms.signature")
-        params = templates.check_params(template, message.sms_params, "sms")
-        text = templates.render(template, signature, params)
-        segments = templates.check_length(text, get_settings().sms_max_parts)
+        sms = catalog.compose(
+            catalog.to_template(template_row),
+            catalog.to_signature(signature_row),
+            message.sms_params,
+            delivery.target,
+        )
     except InvalidInput as exc:
         return Outcome.rejected(None, "catalogue_rule", str(exc))
+    template, signature = sms.template, sms.signature
     # Stored with the claim: what was (about to be) sent and what it costs.
-    delivery.sms_text, delivery.sms_encoding = text, segments.encoding
-    delivery.sms_parts = segments.count
-    delivery.sms_cost = catalog.prices().cost(delivery.target, segments.count)
+    delivery.sms_text, delivery.sms_encoding = sms.text, sms.segments.encoding
+    delivery.sms_parts, delivery.sms_cost = sms.segments.count, sms.cost
     if template.kind == "promotional":
         if sms_store.is_opted_out(session, delivery.target):
             return Outcome.rejected(None, "opted_out", "the number replied STOP or was opted out")
@@ -91,7 +91,7 @@ def _decide(session: Session, delivery: Delivery, message: Message, now: datetim
     sms_store.reserve_send(
         session, delivery.target, signature.name, template.code, template.kind, delivery.id
     )
-    return SmsSubmit(delivery.target, signature.name, template.code, params, str(delivery.id))
+    return SmsSubmit(delivery.target, signature.name, template.code, sms.params, str(delivery.id))
 
 
 def _submit(carrier: CarrierClient, delivery: Delivery, sms: SmsSubmit) -> Outcome:

@@ -10,7 +10,6 @@ from collections.abc import Sequence
 from notifier.pipeline.ingest import IngestResult, record_dlrs
 from notifier.providers.carrier import CarrierClient, process_carrier
 from notifier.store import repo
-from notifier.store import sms as sms_store
 from notifier.store.db import transaction
 
 log = logging.getLogger(__name__)
@@ -38,5 +37,5 @@ def poll_reports(
         else:
             reports.append(report)
     with transaction() as session:
-        sms_store.touch(session, still_waiting)  # ask again only after another interval
+        repo.touch(session, still_waiting)  # ask again only after another interval
     return record_dlrs(reports)

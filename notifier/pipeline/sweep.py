@@ -89,13 +89,13 @@ def sweep(stale_after: float | None = None) -> SweepResult:
         overdue = repo.overdue_messages(session, now, BATCH)
         poll_after = timedelta(seconds=get_settings().sms_poll_after_seconds)
         unreported = sms_store.awaiting_report(session, now - poll_after, BATCH)
-        sms_store.touch(session, unreported)
+        repo.touch(session, unreported)
     todo = {*stale, *unpublished_deliveries, *reclaimed}
     publish.push([i for i, ch in todo if ch == states.PUSH])
     publish.sms([i for i, ch in todo if ch == states.SMS])
     with transaction() as session:
         repo.mark_published(session, unpublished)
-        repo.touch_queued(session, [i for i, _ in todo])
+        repo.touch(session, [i for i, _ in todo], states.QUEUED)
     advance_messages(overdue, now)
     publish.sms_poll(unreported)
     return SweepResult(len(unpublished), len(todo), len(overdue), len(unreported), len(reclaimed))

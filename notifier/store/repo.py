@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from notifier.store.db import is_postgres
@@ -253,14 +253,15 @@ def overdue_messages(session: Session, now: datetime, limit: int) -> list[uuid.U
     )
 
 
-def touch_queued(session: Session, ids: Sequence[uuid.UUID]) -> None:
-    """Mark queued deliveries as just re-published, so the sweep leaves them be for a while."""
+def touch(session: Session, ids: Sequence[uuid.UUID], state: str | None = None) -> None:
+    """Mark deliveries as just looked at (re-published, polled), so the sweep leaves them be
+    for another interval; with `state`, only those still in it."""
     if ids:
+        stmt = update(Delivery).where(Delivery.id.in_(ids))
+        if state is not None:
+            stmt = stmt.where(Delivery.state == state)
         session.execute(
-            update(Delivery)
-            .where(Delivery.id.in_(ids), Delivery.state == "queued")
-            .values(updated_at=utcnow())
-            .execution_options(synchronize_session=False)
+            stmt.values(updated_at=utcnow()).execution_options(synchronize_session=False)
         )
 
 
@@ -280,10 +281,3 @@ def attempts_of(session: Session, delivery_ids: Sequence[uuid.UUID]) -> list[Att
             select(Attempt).where(Attempt.delivery_id.in_(delivery_ids)).order_by(Attempt.id)
         )
     )
-
-
-def count_by(session: Session, column: Any, *where: Any) -> dict[str, int]:
-    stmt = select(column, func.count()).group_by(column)
-    for clause in where:
-        stmt = stmt.where(clause)
-    return {str(k): int(v) for k, v in session.execute(stmt)}

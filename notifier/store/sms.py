@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import Session
 
 from notifier.domain.frequency import PastSend
@@ -76,13 +76,3 @@ def awaiting_report(session: Session, older_than: datetime, limit: int) -> list[
             .limit(limit)
         )
     )
-
-
-def touch(session: Session, ids: Sequence[uuid.UUID]) -> None:
-    if ids:
-        session.execute(
-            update(Delivery)
-            .where(Delivery.id.in_(ids))
-            .values(updated_at=utcnow())
-            .execution_options(synchronize_session=False)
-        )
