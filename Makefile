@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test check lint fmt typecheck unit integration e2e bench clean all
+.PHONY: install demo test check lint fmt typecheck unit integration e2e scenarios bench clean all
 
 all: test
 
@@ -38,6 +38,20 @@ integration: install
 
 e2e: install
 	$(BIN)/pytest tests/e2e
+
+# The fault suite at full size (BURST messages per scenario, 2,000 unless given), with a table
+# of its figures at the end. Not part of `make test`: CI runs the same scenarios at 300.
+BURST ?= 2000
+scenarios: install
+	mkdir -p var && rm -f var/scenarios.jsonl
+	NOTIFIER_SCENARIO_BURST=$(BURST) NOTIFIER_SCENARIO_REPORT=var/scenarios.jsonl \
+		$(BIN)/pytest tests/e2e -m scenario -s
+	$(BIN)/python -m tests.e2e.scenario_table var/scenarios.jsonl
+
+# The benchmark harness (not tests): one table of figures and targets on local Redis + PostgreSQL.
+N ?= 20000
+bench: install
+	$(BIN)/python -m bench.run --n $(N)
 
 # The whole suite, as CI runs it: lint, types, unit, integration, e2e.
 test: lint typecheck unit integration e2e

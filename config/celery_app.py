@@ -16,15 +16,24 @@ RECEIPTS_CHECK = "notifier.receipts.check"
 SMS_SEND = "notifier.sms.send"
 SMS_POLL = "notifier.sms.poll"
 MAINTENANCE_SWEEP = "notifier.maintenance.sweep"
+BROADCAST_FANOUT = "notifier.broadcast.fanout"
 
-QUEUES = ("push", "receipts", "sms", "maintenance")
+# Promotional traffic has lanes of its own, so transactional messages and one-time codes never
+# wait behind a campaign: run dedicated workers for push/sms, and others for the bulk lanes.
+QUEUES = ("push", "receipts", "sms", "maintenance", "push_bulk", "sms_bulk", "broadcast")
 ROUTES = {
     PUSH_SEND: "push",
     RECEIPTS_CHECK: "receipts",
     SMS_SEND: "sms",
     SMS_POLL: "sms",
     MAINTENANCE_SWEEP: "maintenance",
+    BROADCAST_FANOUT: "broadcast",
 }
+
+
+def lane(queue: str, bulk: bool) -> str:
+    """The queue a delivery task goes to: `push` / `sms`, or their bulk lanes."""
+    return f"{queue}_bulk" if bulk else queue
 
 
 def _transport_options(settings: Settings) -> dict[str, Any]:
@@ -84,10 +93,49 @@ def celery_config(settings: Settings) -> dict[str, Any]:
 
 def make_app(settings: Settings | None = None) -> Celery:
     """The worker-side app: configured from the environment, with every task module included."""
+    from celery.signals import after_setup_logger, after_setup_task_logger
+
+    from notifier import logs
+
+    # Celery configures the worker's handlers: phone numbers are masked on them.
+    after_setup_logger.connect(lambda logger, **_: logs.mask_handlers(logger), weak=False)
+    after_setup_task_logger.connect(lambda logger, **_: logs.mask_handlers(logger), weak=False)
     settings = settings or get_settings()
+    if settings.metrics_port:
+        _serve_metrics(settings)
     app = app_for(settings)
-    app.conf.include = ["workers.push", "workers.receipts", "workers.sms", "workers.maintenance"]
+    app.conf.include = [
+        "workers.push",
+        "workers.receipts",
+        "workers.sms",
+        "workers.maintenance",
+        "workers.broadcast",
+    ]
     return app
+
+
+def _serve_metrics(settings: Settings) -> None:
+    """Children write their samples to a shared folder; the main process serves the sum.
+
+    prometheus_client picks its multiprocess mode when first imported: the folder is set
+    here, before anything imports it.
+    """
+    import os
+    import shutil
+
+    from celery.signals import worker_init
+
+    folder = settings.home_path / "metrics" / str(os.getpid())
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(folder))
+
+    def serve(**_: Any) -> None:
+        from notifier import metrics
+
+        metrics.serve_worker_metrics(settings.metrics_port)
+
+    worker_init.connect(serve, weak=False)
 
 
 @lru_cache(maxsize=4)

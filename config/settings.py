@@ -89,6 +89,17 @@ class Settings:
     receipt_deadline_min: int = 15
     receipt_deadline_max: int = 3 * 24 * 3600
     message_ttl_default: int = 24 * 3600
+    # One-time codes: short-lived, SMS by default (concurrent push+SMS only when allowed here),
+    # and never pushed to a device bound in the last N hours (a fresh binding may be an attacker).
+    verification_ttl_default: int = 300
+    verification_ttl_max: int = 1800
+    verification_allow_concurrent: bool = False
+    verification_sms_only_hours: int = 24
+    # SMS templates of the security notices sent when a device is linked to an account.
+    security_notice_template: str = "security.device_linked"
+    security_moved_template: str = "security.device_moved"
+    # A worker serves Prometheus metrics on this port (0: off); the API serves /metrics.
+    metrics_port: int = 0
     max_attempts: int = 5
     # A delivery left in `sending` this long belongs to a worker that died: it is re-queued.
     sending_lease_seconds: int = 300

@@ -34,9 +34,21 @@ def _friendly(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def _uuid_arg(raw: str, name: str) -> uuid.UUID:
+    from notifier.domain.errors import InvalidInput
+
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise InvalidInput(name, "must be a UUID") from None
+
+
 @click.group()
 def main() -> None:
     """Push notifications with SMS fallback."""
+    from notifier import logs
+
+    logs.install()
 
 
 @main.group()
@@ -72,11 +84,13 @@ def apikey() -> None:
 @click.option(
     "--scope", "scopes", multiple=True, required=True, help="device, send, carrier, admin"
 )
+@click.option("--user", help="bind a device key to this user: it binds and acks for them only")
 @_friendly
-def apikey_create(name: str, scopes: tuple[str, ...]) -> None:
+def apikey_create(name: str, scopes: tuple[str, ...], user: str | None) -> None:
+    from notifier.domain.requests import user_id
     from notifier.store import apikeys
 
-    click.echo(apikeys.create_key(name, list(scopes)))
+    click.echo(apikeys.create_key(name, list(scopes), user_id(user, "user") if user else None))
 
 
 @apikey.command("revoke")
@@ -229,14 +243,111 @@ def sms_optout(phone: str, remove: bool) -> None:
 @_friendly
 def status(message_id: str) -> None:
     """State, deliveries, attempts and timeline of a message, as JSON."""
-    from notifier.domain.errors import InvalidInput
     from notifier.store.views import message_view
 
-    try:
-        parsed = uuid.UUID(message_id)
-    except ValueError:
-        raise InvalidInput("message_id", "must be a UUID") from None
+    parsed = _uuid_arg(message_id, "message_id")
     click.echo(json.dumps(message_view(parsed), indent=2, ensure_ascii=False))
+
+
+@main.group()
+def broadcast() -> None:
+    """One push to a segment of users: send, and follow its progress."""
+
+
+@broadcast.command("send")
+@click.option(
+    "--segment", required=True, help='JSON, e.g. \'{"tags": ["vip"], "platform": "apns"}\''
+)
+@click.option("--title", default="")
+@click.option("--body", default="")
+@click.option("--name")
+@click.option("--class", "message_class", default="promotional", show_default=True)
+@click.option("--ttl", type=int, help="seconds")
+@_friendly
+def broadcast_send(
+    segment: str, title: str, body: str, name: str | None, message_class: str, ttl: int | None
+) -> None:
+    from notifier import broadcasts
+    from notifier.domain.errors import InvalidInput
+
+    try:
+        parsed = json.loads(segment)
+    except ValueError as exc:
+        raise InvalidInput("--segment", f"not JSON ({exc})") from None
+    payload: dict[str, Any] = {
+        "segment": parsed,
+        "push": {"title": title, "body": body},
+        "name": name,
+        "class": message_class,
+    }
+    if ttl is not None:
+        payload["ttl"] = ttl
+    _json(broadcasts.send_broadcast_payload(payload))
+
+
+@broadcast.command("status")
+@click.argument("broadcast_id")
+@_friendly
+def broadcast_status(broadcast_id: str) -> None:
+    from notifier import broadcasts
+
+    parsed = _uuid_arg(broadcast_id, "broadcast_id")
+    _json(broadcasts.progress(parsed))
+
+
+@main.command("stats")
+@click.option("--since", default="1h", show_default=True, help="window: 30m, 1h, 7d …")
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+@_friendly
+def stats_command(since: str, as_json: bool) -> None:
+    """Delivery rate per channel, fallback rate, time to ack, SMS parts and cost, top errors."""
+    from notifier import stats
+
+    figures = stats.stats(stats.parse_window(since))
+    if as_json:
+        _json(figures)
+        return
+    click.echo(
+        f"since {figures['since']}: {sum(figures['messages'].values())} messages "
+        f"({figures['messages_per_second']}/s) {figures['messages']}"
+    )
+    for channel, c in sorted(figures["channels"].items()):
+        click.echo(
+            f"  {channel:5} {c['deliveries']:>8} deliveries, reached {c['reached']} "
+            f"({c['reached_rate']}), {c['per_second']}/s"
+        )
+    fb = figures["fallback"]
+    click.echo(
+        f"  fallback: {fb['fell_back_to_sms']} of {fb['supplement_messages']} supplement "
+        f"messages ({fb['fallback_rate']}); median time to ack "
+        f"{figures['median_seconds_to_ack']} s"
+    )
+    for t in figures["sms_by_template"]:
+        click.echo(f"  sms {t['template']}: {t['sms']} sent, {t['parts']} parts, cost {t['cost']}")
+    for e in figures["top_errors"]:
+        click.echo(f"  error {e['channel']} {e['error_code']}: {e['deliveries']}")
+
+
+@main.command()
+@click.option("--user", help="messages of this user")
+@click.option("--state", help="accepted, delivered, unconfirmed, failed or expired")
+@click.option("--since", help="created at or after this ISO time, e.g. 2026-11-22T03:00:00Z")
+@click.option("--until", help="created before this ISO time")
+@click.option("--limit", type=int, default=50, show_default=True)
+@click.option("--cursor", help="the next_cursor of the previous page")
+@_friendly
+def messages(
+    user: str | None,
+    state: str | None,
+    since: str | None,
+    until: str | None,
+    limit: int,
+    cursor: str | None,
+) -> None:
+    """Find messages by user, state and time range, newest first, as JSON."""
+    from notifier.search import find_messages
+
+    _json(find_messages(user, state, since, until, limit, cursor))
 
 
 @main.command()

@@ -6,14 +6,13 @@ found again here. Newest first, paginated with an opaque cursor, with an unread 
 
 from __future__ import annotations
 
-import base64
 import uuid
 from collections import defaultdict
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import func, select, update
 
+from notifier import paging
 from notifier.domain import states
 from notifier.domain.errors import InvalidInput
 from notifier.domain.requests import user_id as check_user_id
@@ -21,32 +20,16 @@ from notifier.store import repo
 from notifier.store.db import transaction
 from notifier.store.models import Delivery, Message
 
-MAX_PAGE = 100
-
-
-def _cursor(message: Message) -> str:
-    raw = f"{message.created_at.isoformat()}|{message.id}"
-    return base64.urlsafe_b64encode(raw.encode()).decode()
-
-
-def _parse_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    try:
-        at, _, mid = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
-        return datetime.fromisoformat(at), uuid.UUID(mid)
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidInput("cursor", "is not a cursor this API returned") from None
+# The channel took the message to the phone (or to the carrier, for SMS).
+CARRIED = frozenset(
+    {states.SENT, states.ACKED, states.OPENED, states.UNCONFIRMED, states.SUBMITTED}
+    | {states.DELIVERED}
+)
 
 
 def _item(message: Message, deliveries: list[Delivery]) -> dict[str, Any]:
     sms = next((d for d in deliveries if d.channel == states.SMS), None)
-    reached = sorted(
-        {
-            d.channel
-            for d in deliveries
-            if d.state
-            in (states.ACKED, states.DELIVERED, states.SENT, states.UNCONFIRMED, states.SUBMITTED)
-        }
-    )
+    reached = sorted({d.channel for d in deliveries if d.state in CARRIED})
     return {
         "message_id": str(message.id),
         "created_at": message.created_at.isoformat(),
@@ -61,15 +44,11 @@ def _item(message: Message, deliveries: list[Delivery]) -> dict[str, Any]:
 
 def page(user: str, limit: int = 20, cursor: str | None = None) -> dict[str, Any]:
     uid = check_user_id(user)
-    if not 1 <= limit <= MAX_PAGE:
-        raise InvalidInput("limit", f"from 1 to {MAX_PAGE}")
+    paging.check_limit(limit)
     stmt = select(Message).where(Message.user_id == uid)
     if cursor:
-        at, mid = _parse_cursor(cursor)
-        stmt = stmt.where(
-            or_(Message.created_at < at, and_(Message.created_at == at, Message.id < mid))
-        )
-    stmt = stmt.order_by(Message.created_at.desc(), Message.id.desc()).limit(limit + 1)
+        stmt = stmt.where(paging.before(cursor))
+    stmt = paging.newest_first(stmt, limit)
     with transaction() as session:
         messages = list(session.scalars(stmt))
         more = len(messages) > limit
@@ -83,7 +62,7 @@ def page(user: str, limit: int = 20, cursor: str | None = None) -> dict[str, Any
     return {
         "items": [_item(m, by_message[m.id]) for m in messages],
         "unread": int(unread or 0),
-        "next_cursor": _cursor(messages[-1]) if more and messages else None,
+        "next_cursor": paging.cursor_of(messages[-1]) if more and messages else None,
     }
 
 

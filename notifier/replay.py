@@ -18,6 +18,7 @@ from sqlalchemy import Select, select, update
 
 from notifier.domain import states
 from notifier.domain.errors import InvalidInput
+from notifier.domain.policy import MessageClass
 from notifier.pipeline import publish
 from notifier.store import repo
 from notifier.store.db import transaction
@@ -116,6 +117,7 @@ def candidates(selection: Selection) -> list[Candidate]:
 def replay_one(candidate: Candidate, reason: str) -> bool:
     """Re-queue one delivery if it is still in the state it was selected in."""
     with transaction() as session:
+        repo.lock_messages(session, [candidate.message_id])  # message first, as advance does
         moved = repo.transition(
             session,
             [candidate.delivery_id],
@@ -126,18 +128,20 @@ def replay_one(candidate: Candidate, reason: str) -> bool:
         )
         if not moved:
             return False
-        session.execute(
+        message_class = session.execute(
             update(Message)
             .where(Message.id == candidate.message_id)
             .values(state=states.ACCEPTED, completed_at=None, updated_at=repo.utcnow())
+            .returning(Message.message_class)
             .execution_options(synchronize_session=False)
-        )
+        ).scalar_one()
         detail = f"from {candidate.state} ({candidate.error_code or 'no code'}): {reason}"
         repo.add_events(
             session, [EventRow(candidate.message_id, "replayed", detail, candidate.delivery_id)]
         )
-    send = publish.push if candidate.channel == states.PUSH else publish.sms
-    send([candidate.delivery_id])  # a failed publish is found by the sweep: the row is queued
+    # A failed publish is found by the sweep: the row is queued.
+    bulk = MessageClass(message_class).bulk
+    publish.deliveries([publish.Job(candidate.delivery_id, candidate.channel, bulk)])
     return True
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from config.celery_app import PUSH_SEND, app
+from config.celery_app import PUSH_SEND
 from notifier.pipeline.push import send_push
 from workers._ids import parse_ids
+from workers._task import task
 
 
-@app.task(name=PUSH_SEND)
+@task(PUSH_SEND)
 def send(delivery_ids: list[str]) -> int:
     return send_push(parse_ids(delivery_ids))

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from config.celery_app import SMS_POLL, SMS_SEND, app
+from config.celery_app import SMS_POLL, SMS_SEND
 from notifier.pipeline.sms import send_sms
 from notifier.pipeline.sms_poll import poll_reports
 from workers._ids import parse_ids
+from workers._task import task
 
 
-@app.task(name=SMS_SEND)
+@task(SMS_SEND)
 def send(delivery_ids: list[str]) -> int:
     return send_sms(parse_ids(delivery_ids))
 
 
-@app.task(name=SMS_POLL)
+@task(SMS_POLL)
 def poll(delivery_ids: list[str]) -> int:
     return poll_reports(parse_ids(delivery_ids)).accepted

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from fastapi import Body, Depends, FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST
+from sqlalchemy.exc import InterfaceError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from notifier import inbox, producer
+from notifier import inbox, logs, metrics, producer, search
 from notifier.api.auth import Unauthorized, require
-from notifier.api.body import json_object
+from notifier.api.body import json_object, uuid_param
+from notifier.api.broadcast_routes import broadcast_router
+from notifier.api.device_routes import device_router
 from notifier.api.sms_routes import sms_router
-from notifier.domain.errors import Conflict, InvalidInput, NotFound
+from notifier.domain.errors import Conflict, InvalidInput, NotFound, Unavailable
 from notifier.store.views import message_view
 
 
@@ -34,6 +38,15 @@ def _install_error_handlers(app: FastAPI) -> None:
     def conflict(_r: Request, exc: Conflict) -> JSONResponse:
         return _error(409, "conflict", str(exc))
 
+    @app.exception_handler(Unavailable)
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    def unavailable(_r: Request, exc: Exception) -> JSONResponse:
+        # Nothing was accepted (or, at commit, maybe): retrying with the same key is safe.
+        response = _error(503, "unavailable", "database unavailable; retry shortly")
+        response.headers["retry-after"] = "1"
+        return response
+
     @app.exception_handler(RequestValidationError)
     def unreadable(_r: Request, exc: RequestValidationError) -> JSONResponse:
         # FastAPI's own refusals (a body that is not JSON, a missing body) in our error shape.
@@ -42,31 +55,50 @@ def _install_error_handlers(app: FastAPI) -> None:
         rule = str(first.get("msg", "invalid request"))
         return _error(422, "invalid_input", f"{where}: {rule}", field=where, rule=rule)
 
+    @app.exception_handler(StarletteHTTPException)
+    def http_error(_r: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # Routing refusals (unknown path, wrong method) in our error shape too.
+        code = "not_found" if exc.status_code == 404 else f"http_{exc.status_code}"
+        response = _error(exc.status_code, code, str(exc.detail))
+        response.headers.update(exc.headers or {})
+        return response
+
     @app.exception_handler(Unauthorized)
     def unauthorized(_r: Request, exc: Unauthorized) -> JSONResponse:
         return _error(exc.status, "unauthorized" if exc.status == 401 else "forbidden", str(exc))
 
 
-def _uuid(raw: str, field: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(raw)
-    except ValueError:
-        raise InvalidInput(field, f"{raw!r} is not a UUID") from None
+# No request of this API needs more: a batch of 1,000 acks is about 80 kB.
+MAX_BODY_BYTES = 1 << 20
+
+
+def _limit_body_size(app: FastAPI) -> None:
+    @app.middleware("http")
+    async def refuse_huge_bodies(request: Request, call_next: Any) -> Any:
+        length = request.headers.get("content-length", "")
+        if length.isdigit() and int(length) > MAX_BODY_BYTES:
+            return _error(
+                413, "too_large", f"request body over {MAX_BODY_BYTES} bytes", field="body"
+            )
+        return await call_next(request)
 
 
 def create_app() -> FastAPI:
+    logs.install()
     app = FastAPI(title="notifier", version="0.1.0")
     _install_error_handlers(app)
+    _limit_body_size(app)
     app.include_router(sms_router())
+    app.include_router(device_router())
+    app.include_router(broadcast_router())
 
     @app.get("/healthz")
     def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.post("/v1/devices", status_code=201, dependencies=[Depends(require("device"))])
-    def bind_device(body: Any = Body(...)) -> dict[str, str]:
-        device_id = producer.bind_device_payload(json_object(body))
-        return {"device_id": str(device_id)}
+    @app.get("/metrics", include_in_schema=False)
+    def prometheus() -> Response:
+        return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
     @app.put("/v1/users/{user_id}/phone", dependencies=[Depends(require("send"))])
     def bind_phone(user_id: str, body: Any = Body(...)) -> dict[str, str]:
@@ -83,9 +115,20 @@ def create_app() -> FastAPI:
         message_id = producer.send_payload(b)
         return {"message_id": str(message_id)}
 
+    @app.get("/v1/messages", dependencies=[Depends(require("send"))])
+    def find(
+        user_id: str | None = None,
+        state: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> dict[str, Any]:
+        return search.find_messages(user_id, state, since, until, limit, cursor)
+
     @app.get("/v1/messages/{message_id}", dependencies=[Depends(require("send"))])
     def status(message_id: str) -> dict[str, Any]:
-        return message_view(_uuid(message_id, "message_id"))
+        return message_view(uuid_param(message_id, "message_id"))
 
     @app.get("/v1/users/{user_id}/inbox", dependencies=[Depends(require("send"))])
     def user_inbox(user_id: str, limit: int = 20, cursor: str | None = None) -> dict[str, Any]:
@@ -97,13 +140,5 @@ def create_app() -> FastAPI:
         if ids is not None and not isinstance(ids, list):
             raise InvalidInput("message_ids", "a list of message ids, or null for all")
         return {"marked": inbox.mark_read(user_id, ids)}
-
-    @app.post("/v1/acks", dependencies=[Depends(require("device"))])
-    def acks(body: Any = Body(...)) -> dict[str, int]:
-        items = json_object(body).get("acks")
-        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
-            raise InvalidInput("acks", "must be a list of {delivery_id, kind} objects")
-        result = producer.ack_many(items)
-        return {"accepted": result.accepted, "ignored": result.duplicate_or_unknown}
 
     return app

@@ -16,17 +16,17 @@ class Unauthorized(Exception):
         self.status = status
 
 
-def require(*scopes: str) -> Callable[..., frozenset[str]]:
+def require(*scopes: str) -> Callable[..., apikeys.Caller]:
     """Dependency: a live API key holding one of `scopes` (admin holds them all)."""
 
-    def check(authorization: str | None = Header(default=None)) -> frozenset[str]:
+    def check(authorization: str | None = Header(default=None)) -> apikeys.Caller:
         if not authorization or not authorization.startswith("Bearer "):
             raise Unauthorized(401, "missing `Authorization: Bearer <api key>` header")
-        held = apikeys.scopes_of(authorization[7:].strip())
-        if held is None:
+        caller = apikeys.caller_of(authorization[7:].strip())
+        if caller is None:
             raise Unauthorized(401, "unknown or revoked API key")
-        if "admin" not in held and not held.intersection(scopes):
+        if "admin" not in caller.scopes and not caller.scopes.intersection(scopes):
             raise Unauthorized(403, f"this key lacks scope {' or '.join(scopes)}")
-        return held
+        return caller
 
     return check

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from notifier.domain.errors import InvalidInput
@@ -17,3 +18,11 @@ def json_objects(body: Any, name: str = "body") -> list[dict[str, Any]]:
     """A JSON array of objects, or one object taken as an array of one."""
     items = body if isinstance(body, list) else [body]
     return [json_object(item, f"{name}[{i}]") for i, item in enumerate(items)]
+
+
+def uuid_param(raw: str, field: str) -> uuid.UUID:
+    """A path parameter that must be a UUID; a refusal names it."""
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise InvalidInput(field, f"{raw!r} is not a UUID") from None

@@ -33,6 +33,14 @@ KINDS = ("online", "offline", "uninstalled", "phone-only")
 POLICIES = ("supplement", "concurrent")
 TEMPLATE = "ACCOUNT_NOTICE"
 SIGNATURE = "DemoBank"
+TEMPLATES = {
+    TEMPLATE: "Account ${account}: a statement of ${amount} is ready in the app.",
+    # The security notices (NOTIFIER_SECURITY_NOTICE_TEMPLATE / _MOVED_TEMPLATE).
+    "security.device_linked": "A new ${platform} device was linked to your account at ${time}. "
+    "If this was not you, call us now.",
+    "security.device_moved": "A device was unlinked from your account at ${time} and linked "
+    "to another one. If this was not you, call us now.",
+}
 
 
 @dataclass(frozen=True)
@@ -65,13 +73,13 @@ def seed_catalogue() -> None:
     from notifier import catalog
     from notifier.domain.errors import Conflict
 
-    content = "Account ${account}: a statement of ${amount} is ready in the app."
     with contextlib.suppress(Conflict):
         catalog.add_signature(SIGNATURE)
-    with contextlib.suppress(Conflict):
-        catalog.add_template(TEMPLATE, "notification", content)
     catalog.review("signature", SIGNATURE, approve=True)
-    catalog.review("template", TEMPLATE, approve=True)
+    for code, content in TEMPLATES.items():
+        with contextlib.suppress(Conflict):
+            catalog.add_template(code, "notification", content)
+        catalog.review("template", code, approve=True)
 
 
 def bind_fleet(stack: Stack, users: list[DemoUser]) -> None:

@@ -31,12 +31,15 @@ class WorkerSpec:
     queues: str
     concurrency: int = 1
     beat: bool = False
+    env: tuple[tuple[str, str], ...] = ()  # extra environment for this worker only
+    args: tuple[str, ...] = ()  # extra worker options, e.g. ("-I", "bench.noop")
 
 
 # One worker per queue, as the Procfile runs them; beat rides with the maintenance worker here.
 DEFAULT_WORKERS = (
-    WorkerSpec("push", "push"),
-    WorkerSpec("sms", "sms"),
+    # One worker per channel serves both lanes here; production runs the bulk lanes apart.
+    WorkerSpec("push", "push,push_bulk,broadcast"),
+    WorkerSpec("sms", "sms,sms_bulk"),
     WorkerSpec("receipts", "receipts,maintenance", beat=True),
 )
 
@@ -92,6 +95,7 @@ class Stack:
             "NOTIFIER_FCM_URL": self.url("fcm"),
             "NOTIFIER_CARRIER_URL": self.url("carrier"),
             "NOTIFIER_CARRIER_ACCESS_KEY": "demo-access-key",
+            "NOTIFIER_SMS_DEFAULT_SIGNATURE": "DemoBank",
             # Demo and tests wait seconds, not the production minimum of 15 s.
             "NOTIFIER_RECEIPT_DEADLINE_MIN": "1",
             "NOTIFIER_SWEEP_INTERVAL_SECONDS": "2",
@@ -132,13 +136,13 @@ class Stack:
 
     # --- processes ------------------------------------------------------------------------
 
-    def _spawn(self, name: str, argv: list[str]) -> Child:
+    def _spawn(self, name: str, argv: list[str], extra: Mapping[str, str] | None = None) -> Child:
         log_path = self.home / "logs" / f"{name}.log"
         log_file = log_path.open("ab")
         offset = log_file.tell()
         process = subprocess.Popen(
             argv,
-            env={**os.environ, **self.env},
+            env={**os.environ, **self.env, **(extra or {})},
             stdout=log_file,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -206,7 +210,8 @@ class Stack:
         ]
         if spec.beat:
             argv += ["-B", "-s", str(self.home / "celerybeat-schedule")]
-        child = self._spawn(f"worker-{spec.name}", argv)
+        argv += list(spec.args)
+        child = self._spawn(f"worker-{spec.name}", argv, dict(spec.env))
         child.spec = spec
         return child
 
@@ -305,6 +310,13 @@ class Stack:
             f"{self.url(mock)}/_mock/behaviours", json={"items": dict(items)}, timeout=10
         )
         response.raise_for_status()
+
+    def set_faults(self, mock: str, rules: list[dict[str, Any]]) -> None:
+        response = requests.put(f"{self.url(mock)}/_mock/faults", json={"rules": rules}, timeout=5)
+        response.raise_for_status()
+
+    def clear_received(self, mock: str) -> None:
+        requests.delete(f"{self.url(mock)}/_mock/received", timeout=10).raise_for_status()
 
     def received(
         self, mock: str, key: str | None = None, value: str | None = None

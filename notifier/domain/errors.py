@@ -25,3 +25,10 @@ class NotFound(NotifierError):
 
 class Conflict(NotifierError):
     """The request contradicts what is already stored (e.g. a reused idempotency key)."""
+
+
+class Unavailable(NotifierError):
+    """A service we depend on (the database) is down; nothing was accepted, retry later.
+
+    If it happened at commit time the outcome is unknown: retry with the same idempotency key.
+    """

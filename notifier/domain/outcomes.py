@@ -12,6 +12,7 @@ class Kind(StrEnum):
     RETRY = "retry"
     INVALID_TARGET = "invalid_target"
     REJECTED = "rejected"
+    EXPIRED = "expired"  # the message's TTL passed before this delivery could go out
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ class Outcome:
         return cls(Kind.REJECTED, status_code, None, error_code, detail)
 
 
-EXPIRED = Outcome.rejected(None, "ttl_expired", "the message expired before it was sent")
+EXPIRED = Outcome(Kind.EXPIRED, None, None, "ttl_expired", "the message expired before it was sent")
 
 
 def backoff_seconds(

@@ -1,8 +1,26 @@
-"""Delivery policies: which channels a message uses and when SMS joins in."""
+"""Delivery policies as ordered plans of steps, confirmation triggers and message classes.
+
+Every policy is a plan: a list of steps, each naming the channels used at once and how long
+to wait for a confirmation before the next step runs. The named policies are fixed plans;
+`chain` lets the caller write the steps.
+
+    push_only   [push]
+    sms_only    [sms]
+    concurrent  [push + sms]
+    supplement  [push (deadline)] → [sms]
+    chain       e.g. [sms (deadline)] → [push]  or  [push (deadline)] → [sms]
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
+
+PUSH = "push"
+SMS = "sms"
+CHANNELS = (PUSH, SMS)
 
 
 class Policy(StrEnum):
@@ -10,21 +28,71 @@ class Policy(StrEnum):
     SMS_ONLY = "sms_only"
     CONCURRENT = "concurrent"
     SUPPLEMENT = "supplement"
+    CHAIN = "chain"
+
+
+class Trigger(StrEnum):
+    """What counts as a confirmed push when deciding whether the next step runs."""
+
+    NOT_RECEIVED = "not_received"  # the device reported arrival
+    NOT_OPENED = "not_opened"  # the user opened it
+
+
+class MessageClass(StrEnum):
+    TRANSACTIONAL = "transactional"
+    VERIFICATION = "verification"
+    PROMOTIONAL = "promotional"
 
     @property
-    def uses_push(self) -> bool:
-        return self is not Policy.SMS_ONLY
+    def template_kind(self) -> str:
+        """The SMS template kind a message of this class must use."""
+        return "notification" if self is MessageClass.TRANSACTIONAL else self.value
 
     @property
-    def uses_sms(self) -> bool:
-        return self is not Policy.PUSH_ONLY
+    def bulk(self) -> bool:
+        """Promotional traffic travels on its own queues, so it never delays the rest."""
+        return self is MessageClass.PROMOTIONAL
 
 
-def sms_starts_immediately(policy: Policy, active_devices: int) -> bool:
-    """Whether the SMS delivery is queued at acceptance rather than held in standby.
+@dataclass(frozen=True)
+class Step:
+    channels: tuple[str, ...]
+    deadline: int  # seconds to wait for a confirmation (the push receipt deadline)
 
-    Supplement with no device to push to has nothing to wait for: it goes straight to SMS.
-    """
-    if policy in (Policy.SMS_ONLY, Policy.CONCURRENT):
-        return True
-    return policy is Policy.SUPPLEMENT and active_devices == 0
+    def to_json(self) -> dict[str, object]:
+        return {"channels": list(self.channels), "deadline": self.deadline}
+
+
+Plan = tuple[Step, ...]
+
+
+def plan_of(policy: Policy, deadline: int, chain: Sequence[Step] | None = None) -> Plan:
+    if policy is Policy.CHAIN:
+        if not chain:
+            raise ValueError("a chain policy needs its steps")
+        return tuple(chain)
+    return {
+        Policy.PUSH_ONLY: (Step((PUSH,), deadline),),
+        Policy.SMS_ONLY: (Step((SMS,), deadline),),
+        Policy.CONCURRENT: (Step((PUSH, SMS), deadline),),
+        Policy.SUPPLEMENT: (Step((PUSH,), deadline), Step((SMS,), deadline)),
+    }[policy]
+
+
+def plan_from_json(policy: str, deadline: int, chain: Sequence[Mapping[str, Any]] | None) -> Plan:
+    """The plan of a stored message (`chain` holds the steps only for the chain policy)."""
+    steps = [Step(tuple(str(c) for c in s["channels"]), int(s["deadline"])) for s in chain or ()]
+    return plan_of(Policy(policy), deadline, steps)
+
+
+def channels_of(plan: Plan) -> set[str]:
+    return {c for step in plan for c in step.channels}
+
+
+def first_step(plan: Plan, available: set[str]) -> int | None:
+    """The first step that has somewhere to deliver; steps without a target are skipped
+    (supplement for a user with no device goes straight to SMS)."""
+    for index, step in enumerate(plan):
+        if available.intersection(step.channels):
+            return index
+    return None

@@ -5,12 +5,23 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from enum import StrEnum
+from typing import Any, TypeVar
 
 import phonenumbers
 
 from notifier.domain.errors import InvalidInput
-from notifier.domain.policy import Policy
+from notifier.domain.policy import (
+    PUSH,
+    SMS,
+    MessageClass,
+    Plan,
+    Policy,
+    Step,
+    Trigger,
+    channels_of,
+    plan_of,
+)
 
 PLATFORMS = ("apns", "fcm")
 USER_ID = re.compile(r"^[A-Za-z0-9_.:@-]{1,128}$")
@@ -22,6 +33,7 @@ MAX_TITLE = 256
 MAX_BODY = 4000
 MAX_IDEMPOTENCY_KEY = 128
 ACK_KINDS = ("received", "opened")
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -30,6 +42,10 @@ class Limits:
     receipt_deadline_min: int = 15
     receipt_deadline_max: int = 3 * 24 * 3600
     ttl_default: int = 24 * 3600
+    ttl_max: int = 28 * 24 * 3600
+    verification_ttl_default: int = 300
+    verification_ttl_max: int = 1800
+    verification_concurrent: bool = False
 
 
 @dataclass(frozen=True)
@@ -65,6 +81,17 @@ class SendRequest:
     idempotency_key: str | None
     receipt_deadline: int
     ttl: int
+    message_class: MessageClass = MessageClass.TRANSACTIONAL
+    trigger: Trigger = Trigger.NOT_RECEIVED
+    plan: Plan = ()
+
+    def __post_init__(self) -> None:
+        if not self.plan:
+            object.__setattr__(self, "plan", plan_of(self.policy, self.receipt_deadline))
+
+    @property
+    def chain(self) -> list[dict[str, object]] | None:
+        return [s.to_json() for s in self.plan] if self.policy is Policy.CHAIN else None
 
 
 @dataclass(frozen=True)
@@ -73,6 +100,8 @@ class BindRequest:
     platform: str
     token: str
     phone: str | None
+    app_version: str | None = None
+    locale: str | None = None
 
 
 def _str(
@@ -87,7 +116,17 @@ def _str(
         raise InvalidInput(field, "must be a string")
     if len(value) > max_len:
         raise InvalidInput(field, f"at most {max_len} characters, got {len(value)}")
+    _printable(value, field)
     return value
+
+
+def _printable(value: str, field: str) -> None:
+    # NUL and other control characters cannot be stored (PostgreSQL refuses NUL in text) and
+    # have no business in a notification; tabs and line breaks are fine.
+    if CONTROL.search(value):
+        raise InvalidInput(
+            field, "no control characters (NUL and the like); tabs and newlines are fine"
+        )
 
 
 def _int(payload: Mapping[str, Any], name: str, default: int, low: int, high: int) -> int:
@@ -136,7 +175,7 @@ def _push_options(raw: Mapping[str, Any]) -> tuple[str | None, bool, str]:
     return collapse_id, background, str(priority)
 
 
-def _push(raw: object) -> PushContent:
+def parse_push(raw: object) -> PushContent:
     if not isinstance(raw, Mapping):
         raise InvalidInput("push", "must be an object with title and body")
     title = _str(raw, "title", max_len=MAX_TITLE, required=False, prefix="push.")
@@ -153,6 +192,9 @@ def _push(raw: object) -> PushContent:
         raise InvalidInput("push.data", "must map strings to strings")
     if "nid" in data:
         raise InvalidInput("push.data.nid", "is reserved for the delivery id")
+    for key, item in data.items():
+        _printable(key, "push.data")
+        _printable(item, f"push.data.{key}")
     return PushContent(title, body, dict(data), collapse_id, background, priority)
 
 
@@ -172,26 +214,76 @@ def _sms(raw: object) -> SmsContent:
     return SmsContent(template, dict(params), signature)
 
 
+E = TypeVar("E", bound=StrEnum)
+
+
+def _choice(payload: Mapping[str, Any], name: str, enum: type[E], default: E) -> E:
+    raw = payload.get(name)
+    if raw is None:
+        return default
+    try:
+        return enum(raw)
+    except ValueError:
+        raise InvalidInput(name, f"must be one of {', '.join(e.value for e in enum)}") from None
+
+
+def _deadline(raw: object, name: str, default: int, limits: Limits) -> int:
+    low, high = limits.receipt_deadline_min, limits.receipt_deadline_max
+    return _int({name: raw}, name, default, low, high)
+
+
+def _chain(raw: object, default_deadline: int, limits: Limits) -> list[Step]:
+    if not isinstance(raw, list) or not 1 <= len(raw) <= len((PUSH, SMS)):
+        raise InvalidInput("chain", 'a list of 1-2 steps, e.g. ["push", "sms"]')
+    steps: list[Step] = []
+    for i, written in enumerate(raw):
+        where = f"chain[{i}]"
+        item = {"channel": written} if isinstance(written, str) else written
+        if not isinstance(item, Mapping) or item.get("channel") not in (PUSH, SMS):
+            raise InvalidInput(where, 'a step is "push", "sms" or {"channel": …, "deadline": s}')
+        if any(item["channel"] in s.channels for s in steps):
+            raise InvalidInput(where, f"channel {item['channel']} appears twice in the chain")
+        value = _deadline(item.get("deadline"), f"{where}.deadline", default_deadline, limits)
+        steps.append(Step((str(item["channel"]),), value))
+    return steps
+
+
+def _check_class(cls: MessageClass, policy: Policy, limits: Limits) -> None:
+    if cls is not MessageClass.VERIFICATION:
+        return
+    allowed = [Policy.SMS_ONLY] + ([Policy.CONCURRENT] if limits.verification_concurrent else [])
+    if policy not in allowed:
+        # A one-time code on push alone lands on whichever device was bound last.
+        rule = f"a verification message is sent with {' or '.join(allowed)}, never plain push"
+        raise InvalidInput("policy", rule)
+
+
 def parse_send(payload: Mapping[str, Any], limits: Limits) -> SendRequest:
     uid = user_id(payload.get("user_id"))
-    raw_policy = payload.get("policy", Policy.SUPPLEMENT.value)
-    try:
-        policy = Policy(raw_policy)
-    except ValueError:
-        allowed = ", ".join(p.value for p in Policy)
-        raise InvalidInput("policy", f"must be one of {allowed}") from None
-    push = _push(payload.get("push")) if policy.uses_push else None
-    sms = _sms(payload.get("sms")) if policy.uses_sms else None
-    key = _str(payload, "idempotency_key", max_len=MAX_IDEMPOTENCY_KEY, required=False) or None
-    deadline = _int(
-        payload,
-        "receipt_deadline",
-        limits.receipt_deadline_default,
-        limits.receipt_deadline_min,
-        limits.receipt_deadline_max,
+    cls = _choice(payload, "class", MessageClass, MessageClass.TRANSACTIONAL)
+    verification = cls is MessageClass.VERIFICATION
+    default_policy = Policy.SMS_ONLY if verification else Policy.SUPPLEMENT
+    policy = _choice(payload, "policy", Policy, default_policy)
+    _check_class(cls, policy, limits)
+    trigger = _choice(payload, "trigger", Trigger, Trigger.NOT_RECEIVED)
+    deadline = _deadline(
+        payload.get("receipt_deadline"), "receipt_deadline", limits.receipt_deadline_default, limits
     )
-    ttl = _int(payload, "ttl", limits.ttl_default, 1, 28 * 24 * 3600)
-    return SendRequest(uid, policy, push, sms, key, deadline, ttl)
+    if payload.get("chain") is not None and policy is not Policy.CHAIN:
+        raise InvalidInput("chain", "is only read with policy chain")
+    chain = _chain(payload.get("chain"), deadline, limits) if policy is Policy.CHAIN else None
+    plan = plan_of(policy, deadline, chain)
+    channels = channels_of(plan)
+    push = parse_push(payload.get("push")) if PUSH in channels else None
+    sms = _sms(payload.get("sms")) if SMS in channels else None
+    key = _str(payload, "idempotency_key", max_len=MAX_IDEMPOTENCY_KEY, required=False) or None
+    ttl_default, ttl_max = (
+        (limits.verification_ttl_default, limits.verification_ttl_max)
+        if verification
+        else (limits.ttl_default, limits.ttl_max)
+    )
+    ttl = _int(payload, "ttl", ttl_default, 1, ttl_max)
+    return SendRequest(uid, policy, push, sms, key, deadline, ttl, cls, trigger, plan)
 
 
 def parse_bind(payload: Mapping[str, Any]) -> BindRequest:
@@ -209,7 +301,10 @@ def parse_bind(payload: Mapping[str, Any]) -> BindRequest:
         )
         raise InvalidInput("token", f"an {platform} token is {rule}")
     phone = payload.get("phone")
-    return BindRequest(uid, str(platform), token, phone_e164(phone) if phone else None)
+    app_version = _str(payload, "app_version", max_len=32, required=False) or None
+    locale = _str(payload, "locale", max_len=16, required=False) or None
+    number = phone_e164(phone) if phone else None
+    return BindRequest(uid, str(platform), token, number, app_version, locale)
 
 
 def parse_ack(payload: Mapping[str, Any]) -> tuple[str, str]:

@@ -1,15 +1,16 @@
 """The message and delivery state machines, and the pure rule that advances a message.
 
-Delivery (push):  queued → sending → sent → acked | unconfirmed
-                  sending → queued (retry) | failed ;  queued → cancelled (SMS took over)
-                  unconfirmed → acked (a late receipt is still recorded)
-Delivery (sms):   standby → queued | cancelled ;  queued → sending → submitted | queued | failed
-                  sending → rate_limited (over a per-number limit) | queued (quiet hours)
-                  submitted → delivered | undelivered
-Message:          accepted → delivered | unconfirmed | failed
+Delivery (push):  queued → sending → sent → acked → opened
+                  sending → queued (retry) | failed | expired ;  queued → cancelled (withdrawn)
+                  sent → unconfirmed (deadline) → acked | opened (a late receipt is recorded)
+Delivery (sms):   queued → sending → submitted → delivered | undelivered
+                  sending → queued (retry, quiet hours) | failed | rate_limited | expired
+Any later step:   standby → queued (the step runs) | cancelled (confirmed) | expired (TTL)
+Message:          accepted → delivered | unconfirmed | failed | expired
 
-Workers never assign a state blindly: they move a row from an expected state to the next one
-with a conditional UPDATE, so two workers holding the same task cannot both act on it.
+docs/lifecycle.md draws these. Workers never assign a state blindly: they move a row from an
+expected state to the next one with a conditional UPDATE, so two workers holding the same task
+cannot both act on it.
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
-PUSH = "push"
-SMS = "sms"
+from notifier.domain.policy import PUSH, SMS, Plan, Trigger
+
+__all__ = ["PUSH", "SMS"]
 
 # delivery states
 STANDBY = "standby"
@@ -28,6 +30,7 @@ QUEUED = "queued"
 SENDING = "sending"
 SENT = "sent"
 ACKED = "acked"
+OPENED = "opened"
 UNCONFIRMED = "unconfirmed"
 SUBMITTED = "submitted"
 DELIVERED = "delivered"
@@ -35,16 +38,18 @@ UNDELIVERED = "undelivered"
 FAILED = "failed"
 CANCELLED = "cancelled"
 RATE_LIMITED = "rate_limited"
+EXPIRED = "expired"
 
 # message states
 ACCEPTED = "accepted"
-MESSAGE_FINAL = frozenset({DELIVERED, UNCONFIRMED, FAILED})
+MESSAGE_FINAL = frozenset({DELIVERED, UNCONFIRMED, FAILED, EXPIRED})
 
-CONFIRMED = frozenset({ACKED, DELIVERED})
+# Reached the person (whatever the trigger asked for, the final state says so).
+REACHED = frozenset({ACKED, OPENED, DELIVERED})
 DELIVERY_FINAL = frozenset(
-    {ACKED, UNCONFIRMED, DELIVERED, UNDELIVERED, FAILED, CANCELLED, RATE_LIMITED}
+    {ACKED, OPENED, UNCONFIRMED, DELIVERED, UNDELIVERED, FAILED, CANCELLED, RATE_LIMITED, EXPIRED}
 )
-PUSH_PENDING = frozenset({QUEUED, SENDING, SENT})
+IN_FLIGHT = frozenset({QUEUED, SENDING, SENT, SUBMITTED})
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,18 @@ class DeliveryView:
     id: uuid.UUID
     channel: str
     state: str
+    step: int = 0
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a message stands in its plan."""
+
+    plan: Plan
+    step: int
+    due_at: datetime | None
+    expires_at: datetime
+    trigger: Trigger = Trigger.NOT_RECEIVED
 
 
 @dataclass
@@ -59,54 +76,99 @@ class Steps:
     """What to do next for one message; each item is applied as a conditional update."""
 
     unconfirm_push: list[uuid.UUID] = field(default_factory=list)
-    cancel_push: list[uuid.UUID] = field(default_factory=list)
-    start_sms: uuid.UUID | None = None
-    cancel_sms: uuid.UUID | None = None
+    withdraw: list[uuid.UUID] = field(default_factory=list)
+    start: list[uuid.UUID] = field(default_factory=list)
+    cancel_standby: list[uuid.UUID] = field(default_factory=list)
+    expire_standby: list[uuid.UUID] = field(default_factory=list)
+    next_step: int | None = None
+    next_due_at: datetime | None = None
     final_state: str | None = None
 
 
-def _final_state(states: Sequence[str]) -> str | None:
+def confirms(channel: str, state: str, trigger: Trigger) -> bool:
+    """Whether a delivery in this state confirms its step (no next step needed)."""
+    if channel == SMS:
+        return state == DELIVERED
+    return state == OPENED or (state == ACKED and trigger is Trigger.NOT_RECEIVED)
+
+
+def _may_still_confirm(channel: str, state: str, trigger: Trigger) -> bool:
+    if state in IN_FLIGHT:
+        return True
+    # Arrived but not yet opened: under not_opened only the deadline decides.
+    return channel == PUSH and state == ACKED and trigger is Trigger.NOT_OPENED
+
+
+def step_due(now: datetime, deadline: int, expires_at: datetime) -> datetime:
+    """A step waits no longer than the message lives."""
+    return min(now + timedelta(seconds=deadline), expires_at)
+
+
+def final_state(states: Sequence[str]) -> str | None:
     if not states or any(s not in DELIVERY_FINAL for s in states):
         return None
-    if any(s in CONFIRMED for s in states):
+    if any(s in REACHED for s in states):
         return DELIVERED
+    if EXPIRED in states:
+        return EXPIRED
     if UNCONFIRMED in states:
         return UNCONFIRMED
     return FAILED
 
 
-def advance(
-    deliveries: Sequence[DeliveryView],
-    receipt_due_at: datetime | None,
-    now: datetime,
-) -> Steps:
+def advance(deliveries: Sequence[DeliveryView], progress: Progress, now: datetime) -> Steps:
     """Decide the next steps of a message from its deliveries' states and the clock."""
     steps = Steps()
-    states = {d.id: d.state for d in deliveries}
-    push = [d for d in deliveries if d.channel == PUSH]
-    sms = next((d for d in deliveries if d.channel == SMS), None)
-    due = receipt_due_at is not None and now >= receipt_due_at
-
+    state = {d.id: d.state for d in deliveries}
+    current = [d for d in deliveries if d.step == progress.step]
+    due = progress.due_at is not None and now >= progress.due_at
     if due:
-        for d in push:
-            if d.state == SENT:
+        # Earlier steps too: a push still being sent when its step ended is judged now.
+        for d in deliveries:
+            if d.step <= progress.step and d.channel == PUSH and d.state == SENT:
                 steps.unconfirm_push.append(d.id)
-                states[d.id] = UNCONFIRMED
-
-    push_confirmed = any(states[d.id] == ACKED for d in push)
-    push_pending = any(states[d.id] in PUSH_PENDING for d in push)
-    if sms is not None and sms.state == STANDBY:
-        if push_confirmed:
-            steps.cancel_sms = sms.id
-            states[sms.id] = CANCELLED
-        elif due or not push_pending:
-            # Supplement: the push was not confirmed in time (or cannot be) → SMS takes over,
-            # and a push still waiting in the queue is withdrawn so the user is not told twice.
-            steps.start_sms = sms.id
-            states[sms.id] = QUEUED
-            for d in push:
-                if states[d.id] == QUEUED:
-                    steps.cancel_push.append(d.id)
-                    states[d.id] = CANCELLED
-    steps.final_state = _final_state(list(states.values()))
+                state[d.id] = UNCONFIRMED
+    standby = [d for d in deliveries if state[d.id] == STANDBY]
+    if standby:
+        confirmed = any(
+            confirms(d.channel, state[d.id], progress.trigger)
+            for d in deliveries
+            if d.step <= progress.step
+        )
+        trigger = progress.trigger
+        open_step = any(_may_still_confirm(d.channel, state[d.id], trigger) for d in current)
+        if confirmed:
+            steps.cancel_standby = [d.id for d in standby]
+        elif now >= progress.expires_at:
+            # No stale one-time code an hour late: a step the TTL overtook never runs.
+            steps.expire_standby = [d.id for d in standby]
+        elif due or not open_step:
+            _next_step(steps, deliveries, standby, state, progress, now)
+        for i in steps.cancel_standby:
+            state[i] = CANCELLED
+        for i in steps.expire_standby:
+            state[i] = EXPIRED
+    steps.final_state = final_state(list(state.values()))
     return steps
+
+
+def _next_step(
+    steps: Steps,
+    deliveries: Sequence[DeliveryView],
+    standby: Sequence[DeliveryView],
+    state: dict[uuid.UUID, str],
+    progress: Progress,
+    now: datetime,
+) -> None:
+    """The step was not confirmed in time (or cannot be): the next step with targets runs, and
+    what the earlier steps still hold in the queue is withdrawn so nobody is told twice."""
+    nxt = min(d.step for d in standby)
+    steps.start = [d.id for d in standby if d.step == nxt]
+    for i in steps.start:
+        state[i] = QUEUED
+    for d in deliveries:
+        if d.step < nxt and state[d.id] == QUEUED:
+            steps.withdraw.append(d.id)
+            state[d.id] = CANCELLED
+    steps.next_step = nxt
+    steps.next_due_at = step_due(now, progress.plan[nxt].deadline, progress.expires_at)

@@ -56,6 +56,8 @@ def check_template_definition(code: str, kind: str, content: str) -> None:
         raise InvalidInput("kind", f"must be one of {', '.join(TEMPLATE_KINDS)}")
     if not content.strip():
         raise InvalidInput("content", "must not be empty")
+    if CONTROL.search(content.replace("\n", "")):
+        raise InvalidInput("content", "plain text only: no control characters but line breaks")
     if kind == "verification" and len(placeholders(content)) != 1:
         raise InvalidInput("content", "a verification template has exactly one variable")
     if kind == "promotional" and not OPT_OUT_TEXT.search(content):

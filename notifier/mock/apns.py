@@ -18,7 +18,13 @@ from config.settings import Settings, get_settings
 from notifier.mock.admin import admin_router
 from notifier.mock.config import MockConfig
 from notifier.mock.faults import Faults
-from notifier.mock.fleet import DEVICE_BEHAVIOURS, Callbacks, Recorder, Registry
+from notifier.mock.fleet import (
+    DEVICE_BEHAVIOURS,
+    Callbacks,
+    Recorder,
+    Registry,
+    device_receipts,
+)
 
 MAX_PAYLOAD = 4096
 TOKEN_MAX_AGE = 3600
@@ -160,8 +166,8 @@ def create_app() -> FastAPI:
         if refusal is not None:
             extra = {"timestamp": int(time.time() * 1000)} if status == 410 else {}
             return _error(refusal[0], refusal[1], apns_id, refusal[2], **extra)
-        if registry.get(token) == "online" and doc and doc.get("nid"):
-            acks.later(config.ack_delay, {"delivery_id": doc["nid"], "kind": "received"})
+        nid = doc.get("nid") if isinstance(doc, dict) else None
+        device_receipts(registry.get(token), nid, acks, config.ack_delay)
         return Response(status_code=200, headers={"apns-id": apns_id})
 
     return app

@@ -20,7 +20,13 @@ from config.settings import get_settings
 from notifier.mock.admin import admin_router
 from notifier.mock.config import MockConfig
 from notifier.mock.faults import Faults
-from notifier.mock.fleet import DEVICE_BEHAVIOURS, Callbacks, Recorder, Registry
+from notifier.mock.fleet import (
+    DEVICE_BEHAVIOURS,
+    Callbacks,
+    Recorder,
+    Registry,
+    device_receipts,
+)
 
 MAX_PAYLOAD = 4096
 FCM_TOKEN = re.compile(r"^[A-Za-z0-9_:\-]{32,4096}$")
@@ -196,8 +202,7 @@ def create_app() -> FastAPI:
             return fcm_error(404, "UNREGISTERED", "Requested entity was not found.")
         message_id = f"projects/{project}/messages/{uuid.uuid4().int >> 64}"
         recorder.add(token=device, nid=nid, name=message_id, status=200, payload=message)
-        if behaviour == "online" and nid:
-            acks.later(config.ack_delay, {"delivery_id": nid, "kind": "received"})
+        device_receipts(behaviour, nid, acks, config.ack_delay)
         return JSONResponse({"name": message_id})
 
     return app

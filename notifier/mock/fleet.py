@@ -1,7 +1,8 @@
 """The simulated device fleet and its outbound callbacks.
 
-A device (by token) is `online` (its app acks each push after a short delay), `offline`
-(never acks) or `uninstalled` (the provider answers 410 / UNREGISTERED). A phone number is
+A device (by token) is `online` (its app acks each push after a short delay), `opens` (acks,
+and the user opens the notification a moment later), `offline` (never acks) or `uninstalled`
+(the provider answers 410 / UNREGISTERED). A phone number is
 `delivered`, `undelivered` or `illegal` at the carrier. Callbacks (acks, DLRs) go out from one
 background thread in batches, as a real SDK and a real carrier would send them.
 """
@@ -21,7 +22,7 @@ import requests
 
 log = logging.getLogger(__name__)
 
-DEVICE_BEHAVIOURS = ("online", "offline", "uninstalled")
+DEVICE_BEHAVIOURS = ("online", "opens", "offline", "uninstalled")
 NUMBER_BEHAVIOURS = ("delivered", "undelivered", "illegal")
 
 
@@ -120,3 +121,12 @@ class Callbacks:
                     self.later(self.retry_delays[tries], item, tries + 1)
                 else:
                     self.failed += 1
+
+
+def device_receipts(behaviour: str, delivery_id: str | None, acks: Callbacks, delay: float) -> None:
+    """What the app on a device reports for one push it was shown."""
+    if not delivery_id or behaviour not in ("online", "opens"):
+        return
+    acks.later(delay, {"delivery_id": delivery_id, "kind": "received"})
+    if behaviour == "opens":
+        acks.later(delay * 2, {"delivery_id": delivery_id, "kind": "opened"})

@@ -9,6 +9,7 @@ from typing import Any
 
 from notifier.domain import states
 from notifier.domain.errors import InvalidInput
+from notifier.metrics import ACKS
 from notifier.pipeline.advance import advance_messages
 from notifier.store import repo
 from notifier.store.db import transaction
@@ -32,18 +33,35 @@ def _uuid(raw: str, field: str) -> uuid.UUID:
         raise InvalidInput(field, f"{raw!r} is not a delivery id (UUID)") from None
 
 
-def record_acks(acks: Sequence[tuple[str, str]]) -> IngestResult:
-    """Record device receipts `(delivery_id, kind)`; repeats and unknown ids are harmless."""
+def record_acks(acks: Sequence[tuple[str, str]], only_user: str | None = None) -> IngestResult:
+    """Record device receipts `(delivery_id, kind)`; repeats and unknown ids are harmless.
+
+    `received` moves a push to acked, `opened` to opened (also straight from sent: an app may
+    report the open without the arrival).
+    """
     parsed = [(_uuid(raw, f"acks[{i}].delivery_id"), kind) for i, (raw, kind) in enumerate(acks)]
-    touched: set[uuid.UUID] = set()
+    accepted = 0
     with transaction() as session:
-        moved = set(repo.transition(session, [i for i, _ in parsed], ACKABLE, states.ACKED))
-        rows = repo.load_deliveries(session, list(moved))
-        kinds = dict(parsed)
-        repo.add_events(session, [EventRow(d.message_id, "acked", kinds[d.id], d.id) for d in rows])
-        touched = {d.message_id for d in rows}
+        if only_user is not None:
+            mine = set(repo.deliveries_of_user(session, [i for i, _ in parsed], only_user))
+            parsed = [(i, k) for i, k in parsed if i in mine]
+        repo.lock_deliveries(session, [i for i, _ in parsed])
+        events: list[EventRow] = []
+        touched: set[uuid.UUID] = set()
+        for kind, expected, new_state in (
+            ("received", ACKABLE, states.ACKED),
+            ("opened", (*ACKABLE, states.ACKED), states.OPENED),
+        ):
+            ids = [i for i, k in parsed if k == kind]
+            moved = repo.transition(session, ids, expected, new_state)
+            rows = repo.load_deliveries(session, moved)
+            events += [EventRow(d.message_id, new_state, kind, d.id) for d in rows]
+            touched.update(d.message_id for d in rows)
+            accepted += len(moved)
+            ACKS.labels(kind).inc(len(moved))
+        repo.add_events(session, events)
     advance_messages(sorted(touched))
-    return IngestResult(len(moved), len(parsed) - len(moved))
+    return IngestResult(accepted, len(acks) - accepted)
 
 
 def _find_delivery(session: Any, report: Mapping[str, Any]) -> Any:
@@ -61,6 +79,7 @@ def _find_delivery(session: Any, report: Mapping[str, Any]) -> Any:
 
 def record_dlrs(reports: Iterable[Mapping[str, Any]]) -> IngestResult:
     """Record carrier delivery reports; the carrier may send the same report more than once."""
+    reports = list(reports)
     accepted = ignored = 0
     touched: set[uuid.UUID] = set()
     with transaction() as session:
@@ -68,7 +87,9 @@ def record_dlrs(reports: Iterable[Mapping[str, Any]]) -> IngestResult:
         for i, report in enumerate(reports):
             if not isinstance(report, Mapping) or "success" not in report:
                 raise InvalidInput(f"[{i}].success", "each report needs a boolean `success`")
-            delivery = _find_delivery(session, report)
+        found = [_find_delivery(session, report) for report in reports]
+        repo.lock_deliveries(session, [d.id for d in found if d is not None])
+        for report, delivery in zip(reports, found, strict=True):
             if delivery is None:
                 ignored += 1
                 continue

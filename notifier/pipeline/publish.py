@@ -4,36 +4,79 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from config.settings import get_settings
 
 log = logging.getLogger(__name__)
 
 
-def _send(name: str, args: list[object], countdown: float | None = None) -> bool:
+# Deliveries per task when re-publishing many at once (the sweep, a replay): a batch must be
+# claimed, sent and recorded well within NOTIFIER_SENDING_LEASE_SECONDS.
+MAX_BATCH = 100
+
+
+@dataclass(frozen=True)
+class Job:
+    """One delivery to publish: its channel picks the task, its class the lane."""
+
+    id: uuid.UUID
+    channel: str
+    bulk: bool = False
+
+
+def _send(
+    name: str, args: list[object], countdown: float | None = None, queue: str | None = None
+) -> bool:
     """Publish; on failure log and return False. The rows are committed already, and the
     maintenance sweep re-publishes anything that was never picked up, so nothing is lost."""
     from config.celery_app import app_for
 
     try:
-        app_for(get_settings()).send_task(name, args=args, countdown=countdown)
+        app_for(get_settings()).send_task(name, args=args, countdown=countdown, queue=queue)
     except Exception:  # kombu raises many transport errors; all mean "not published"
         log.exception("publish of %s failed; the sweep will re-publish", name)
         return False
     return True
 
 
-def push(delivery_ids: Sequence[uuid.UUID], countdown: float | None = None) -> bool:
-    from config.celery_app import PUSH_SEND
+def push(
+    delivery_ids: Sequence[uuid.UUID], countdown: float | None = None, bulk: bool = False
+) -> bool:
+    from config.celery_app import PUSH_SEND, lane
 
-    return not delivery_ids or _send(PUSH_SEND, [[str(i) for i in delivery_ids]], countdown)
+    ids: list[object] = [[str(i) for i in delivery_ids]]
+    return not delivery_ids or _send(PUSH_SEND, ids, countdown, lane("push", bulk))
 
 
-def sms(delivery_ids: Sequence[uuid.UUID], countdown: float | None = None) -> bool:
-    from config.celery_app import SMS_SEND
+def sms(
+    delivery_ids: Sequence[uuid.UUID], countdown: float | None = None, bulk: bool = False
+) -> bool:
+    from config.celery_app import SMS_SEND, lane
 
-    return not delivery_ids or _send(SMS_SEND, [[str(i) for i in delivery_ids]], countdown)
+    ids: list[object] = [[str(i) for i in delivery_ids]]
+    return not delivery_ids or _send(SMS_SEND, ids, countdown, lane("sms", bulk))
+
+
+def deliveries(jobs: Iterable[Job], countdown: float | None = None) -> bool:
+    """Publish deliveries of any channel and class: one task per channel and lane."""
+    groups: dict[tuple[str, bool], list[uuid.UUID]] = defaultdict(list)
+    for job in jobs:
+        groups[(job.channel, job.bulk)].append(job.id)
+    ok = True
+    for (channel, bulk), ids in groups.items():
+        send = push if channel == "push" else sms
+        for start in range(0, len(ids), MAX_BATCH):
+            ok = send(ids[start : start + MAX_BATCH], countdown, bulk) and ok
+    return ok
+
+
+def fanout(broadcast_id: uuid.UUID) -> bool:
+    from config.celery_app import BROADCAST_FANOUT
+
+    return _send(BROADCAST_FANOUT, [str(broadcast_id)])
 
 
 def sms_poll(delivery_ids: Sequence[uuid.UUID]) -> bool:

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import math
+import time
 import uuid
+from collections import defaultdict
 from collections.abc import Sequence
 
+from config.settings import get_settings
 from notifier.domain import states
 from notifier.domain.outcomes import EXPIRED
+from notifier.domain.policy import MessageClass
+from notifier.metrics import PROVIDER_SECONDS
 from notifier.pipeline import publish
 from notifier.pipeline.advance import advance_messages
 from notifier.pipeline.record import record_outcomes
 from notifier.providers.gateway import PushGateway, process_gateway
 from notifier.providers.push_job import PushJob
 from notifier.store import repo
-from notifier.store.db import transaction
+from notifier.store.db import in_transaction_until, transaction
 from notifier.store.models import Delivery, Message
 
 
@@ -35,24 +41,36 @@ def _job(delivery: Delivery, message: Message) -> PushJob:
 def send_push(delivery_ids: Sequence[uuid.UUID], gateway: PushGateway | None = None) -> int:
     """Deliver a batch of push deliveries; returns how many this call claimed."""
     now = repo.utcnow()
+    # Record within most of the lease: past it the sweep may re-queue what we already sent.
+    record_by = time.monotonic() + 0.8 * get_settings().sending_lease_seconds
     with transaction() as session:
         claimed, messages = repo.claim_queued(session, delivery_ids)
     if not claimed:
         return 0
     live = [d for d in claimed if messages[d.message_id].expires_at > now]
-    outcomes = (gateway or process_gateway()).send([_job(d, messages[d.message_id]) for d in live])
+    with PROVIDER_SECONDS.labels("push").time():
+        outcomes = (gateway or process_gateway()).send(
+            [_job(d, messages[d.message_id]) for d in live]
+        )
     expired = [d for d in claimed if d not in live]
     outcomes += [EXPIRED] * len(expired)
-    with transaction() as session:
-        result = record_outcomes(session, live + expired, outcomes, states.SENT)
+    result = in_transaction_until(
+        lambda session: record_outcomes(session, live + expired, outcomes, states.SENT), record_by
+    )
+    bulk = {d.id: MessageClass(messages[d.message_id].message_class).bulk for d in claimed}
     for delivery_id, delay in result.retries:
-        publish.push([delivery_id], countdown=delay)
-    due = {
-        m.id: (m.receipt_due_at - repo.utcnow()).total_seconds()
-        for m in (messages[d.message_id] for d in result.sent)
-        if m.receipt_due_at is not None
-    }
-    for message_id, delay in due.items():
-        publish.receipt_check([message_id], delay)
+        publish.push([delivery_id], countdown=delay, bulk=bulk[delivery_id])
+    _schedule_receipt_checks([messages[d.message_id] for d in result.sent])
     advance_messages(sorted(result.messages))
     return len(claimed)
+
+
+def _schedule_receipt_checks(sent: Sequence[Message]) -> None:
+    """One check per second of deadline, not one per message: a broadcast batch shares one."""
+    now = repo.utcnow()
+    by_second: dict[int, set[uuid.UUID]] = defaultdict(set)
+    for m in sent:
+        if m.receipt_due_at is not None:
+            by_second[math.ceil((m.receipt_due_at - now).total_seconds())].add(m.id)
+    for delay, ids in sorted(by_second.items()):
+        publish.receipt_check(sorted(ids), delay)

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from config.settings import get_settings
 from notifier.domain import states
 from notifier.domain.outcomes import Kind, Outcome, backoff_seconds
+from notifier.metrics import OUTCOMES
 from notifier.store import repo
 from notifier.store.models import Delivery
 from notifier.store.repo import EventRow
@@ -53,10 +54,13 @@ def record_outcomes(
     settings = get_settings()
     now = repo.utcnow()
     result = Recorded()
+    repo.lock_deliveries(session, [d.id for d in claimed])
     events: list[EventRow] = []
     for delivery, outcome in zip(claimed, outcomes, strict=True):
         result.messages.add(delivery.message_id)
         kind = outcome.kind
+        provider = delivery.platform or "carrier"
+        OUTCOMES.labels(delivery.channel, provider, kind.value, outcome.error_code or "-").inc()
         if kind is Kind.RETRY and delivery.attempts >= settings.max_attempts * (
             delivery.replays + 1
         ):
@@ -75,6 +79,8 @@ def record_outcomes(
             new_state, event = states.QUEUED, "retry_scheduled"
             detail = f"in {delay:.1f}s after {_label(outcome)}"
             values["next_attempt_at"] = now + timedelta(seconds=delay)
+        elif kind is Kind.EXPIRED:
+            new_state, event, detail = states.EXPIRED, f"{delivery.channel}_expired", None
         else:
             new_state, event, detail = states.FAILED, f"{delivery.channel}_failed", None
         if not repo.transition(session, [delivery.id], states.SENDING, new_state, **values):

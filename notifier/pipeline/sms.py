@@ -8,6 +8,7 @@ the reservation of a slot happen under a per-number lock, so parallel workers ca
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,14 +21,16 @@ from notifier import catalog
 from notifier.domain import frequency, states
 from notifier.domain.errors import InvalidInput
 from notifier.domain.outcomes import EXPIRED, Outcome
+from notifier.domain.policy import MessageClass
 from notifier.domain.quiet_hours import parse_window, quiet_until
+from notifier.metrics import PROVIDER_SECONDS, SMS_COST, SMS_PARTS
 from notifier.pipeline import publish
 from notifier.pipeline.advance import advance_messages
-from notifier.pipeline.record import record_outcomes
+from notifier.pipeline.record import Recorded, record_outcomes
 from notifier.providers.carrier import CarrierClient, SmsSubmit, process_carrier
 from notifier.store import repo
 from notifier.store import sms as sms_store
-from notifier.store.db import transaction
+from notifier.store.db import in_transaction_until, transaction
 from notifier.store.models import Delivery, Message
 from notifier.store.repo import EventRow
 
@@ -150,6 +153,8 @@ def send_sms(delivery_ids: Sequence[uuid.UUID], carrier: CarrierClient | None = 
     """Submit a batch of SMS deliveries; returns how many this call claimed."""
     carrier = carrier or process_carrier()
     now = repo.utcnow()
+    # Record within most of the lease: past it the sweep may re-queue what was submitted.
+    record_by = time.monotonic() + 0.8 * get_settings().sending_lease_seconds
     with transaction() as session:
         claimed, messages = repo.claim_queued(session, delivery_ids)
         decisions = {d.id: _decide(session, d, messages[d.message_id], now) for d in claimed}
@@ -160,16 +165,26 @@ def send_sms(delivery_ids: Sequence[uuid.UUID], carrier: CarrierClient | None = 
     for d in to_send:
         decision = decisions[d.id]
         if isinstance(decision, SmsSubmit):
-            outcomes.append(_submit(carrier, d, decision))
+            with PROVIDER_SECONDS.labels("sms").time():
+                outcomes.append(_submit(carrier, d, decision))
         elif isinstance(decision, Outcome):
             outcomes.append(decision)
-    with transaction() as session:
+
+    def record(session: Session) -> tuple[Recorded, list[tuple[uuid.UUID, float]]]:
+        repo.lock_deliveries(session, [d.id for d in claimed])
         result = record_outcomes(session, to_send, outcomes, states.SUBMITTED)
         sms_store.release_sends(session, [d.id for d in result.failed])
-        deferred = _hold(session, decisions, claimed)
+        return result, _hold(session, decisions, claimed)
+
+    result, deferred = in_transaction_until(record, record_by)
+    for d in result.sent:
+        template = messages[d.message_id].sms_template or "-"
+        SMS_PARTS.labels(template).inc(d.sms_parts or 0)
+        SMS_COST.labels(template).inc(float(d.sms_cost or 0))
+    bulk = {d.id: MessageClass(messages[d.message_id].message_class).bulk for d in claimed}
     for delivery_id, delay in [*result.retries, *deferred]:
         if delay <= get_settings().max_countdown_seconds:
-            publish.sms([delivery_id], countdown=delay)
+            publish.sms([delivery_id], countdown=delay, bulk=bulk[delivery_id])
         # a longer wait is left to the sweep, which re-publishes once next_attempt_at passes
     advance_messages(sorted({d.message_id for d in claimed}))
     return len(claimed)

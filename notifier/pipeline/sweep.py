@@ -4,7 +4,10 @@
 - queued deliveries nobody picked up for a while (a lost publish of a retry or fallback);
 - receipt deadlines that passed without a check having run (deadline beyond the countdown cap,
   or the check's task was lost);
+- messages whose deliveries all ended but which were never finished (the advance after the
+  last ack or report was lost, e.g. the database went away at that moment);
 - SMS submitted long ago without a delivery report: the carrier is asked (polling);
+- broadcasts whose fan-out stalled (its task lost): the fan-out is published again;
 - deliveries stuck in `sending` past the lease: their worker died mid-call, so they go back to
   the queue (an SMS is then looked up at the carrier before any resend).
 Re-publishing is always safe: a task that finds nothing to claim does nothing.
@@ -15,17 +18,19 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, Select, and_, or_, select
 
 from config.settings import get_settings
 from notifier.domain import states
+from notifier.domain.policy import MessageClass
 from notifier.pipeline import publish
 from notifier.pipeline.advance import advance_messages
 from notifier.store import repo
 from notifier.store import sms as sms_store
 from notifier.store.db import transaction
-from notifier.store.models import Delivery
+from notifier.store.models import Broadcast, Delivery, Message
 from notifier.store.repo import EventRow
 
 BATCH = 500
@@ -40,15 +45,28 @@ class SweepResult:
     reclaimed: int
 
 
-def _reclaim(now: datetime) -> list[tuple[uuid.UUID, str]]:
-    """Re-queue deliveries whose claim outlived the lease; returns (id, channel) of those moved."""
+def _jobs(where: ColumnElement[bool]) -> Select[uuid.UUID, str, uuid.UUID, str]:
+    """Deliveries matching `where`, with what publishing them needs (channel and lane)."""
+    return (
+        select(Delivery.id, Delivery.channel, Delivery.message_id, Message.message_class)
+        .join(Message, Message.id == Delivery.message_id)
+        .where(where)
+        .limit(BATCH)
+    )
+
+
+def _job(row: Any) -> publish.Job:
+    return publish.Job(row.id, row.channel, MessageClass(row.message_class).bulk)
+
+
+def _reclaim(now: datetime) -> list[publish.Job]:
+    """Re-queue deliveries whose claim outlived the lease; returns those moved."""
     lease = timedelta(seconds=get_settings().sending_lease_seconds)
     with transaction() as session:
         stuck = session.execute(
-            select(Delivery.id, Delivery.channel, Delivery.message_id)
-            .where(Delivery.state == states.SENDING, Delivery.updated_at < now - lease)
-            .limit(BATCH)
+            _jobs(and_(Delivery.state == states.SENDING, Delivery.updated_at < now - lease))
         ).all()
+        repo.lock_deliveries(session, [s.id for s in stuck])
         moved = set(repo.transition(session, [s.id for s in stuck], states.SENDING, states.QUEUED))
         repo.add_events(
             session,
@@ -58,7 +76,20 @@ def _reclaim(now: datetime) -> list[tuple[uuid.UUID, str]]:
                 if s.id in moved
             ],
         )
-    return [(s.id, s.channel) for s in stuck if s.id in moved]
+    return [_job(s) for s in stuck if s.id in moved]
+
+
+def _stalled_broadcasts(cutoff: datetime) -> list[uuid.UUID]:
+    """Fan-outs nobody advanced for a while (publish lost, worker gone): started again; the
+    cursor makes a second runner harmless."""
+    with transaction() as session:
+        return list(
+            session.scalars(
+                select(Broadcast.id).where(
+                    Broadcast.state == "fanning_out", Broadcast.updated_at < cutoff
+                )
+            )
+        )
 
 
 def sweep(stale_after: float | None = None) -> SweepResult:
@@ -70,32 +101,35 @@ def sweep(stale_after: float | None = None) -> SweepResult:
     with transaction() as session:
         unpublished = repo.unpublished_messages(session, cutoff, BATCH)
         stale = [
-            (row.id, row.channel)
+            _job(row)
             for row in session.execute(
-                select(Delivery.id, Delivery.channel)
-                .where(
-                    Delivery.state == states.QUEUED,
-                    Delivery.updated_at < cutoff,
-                    or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at < cutoff),
+                _jobs(
+                    and_(
+                        Delivery.state == states.QUEUED,
+                        Delivery.updated_at < cutoff,
+                        or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at < cutoff),
+                    )
                 )
-                .limit(BATCH)
             )
         ]
         unpublished_deliveries = [
-            (d.id, d.channel)
-            for d in repo.deliveries_of(session, unpublished)
-            if d.state == states.QUEUED
+            _job(row)
+            for row in session.execute(
+                _jobs(and_(Delivery.message_id.in_(unpublished), Delivery.state == states.QUEUED))
+            )
         ]
         overdue = repo.overdue_messages(session, now, BATCH)
+        overdue += repo.unfinished_messages(session, cutoff, BATCH)
         poll_after = timedelta(seconds=get_settings().sms_poll_after_seconds)
         unreported = sms_store.awaiting_report(session, now - poll_after, BATCH)
         repo.touch(session, unreported)
     todo = {*stale, *unpublished_deliveries, *reclaimed}
-    publish.push([i for i, ch in todo if ch == states.PUSH])
-    publish.sms([i for i, ch in todo if ch == states.SMS])
+    publish.deliveries(todo)
     with transaction() as session:
         repo.mark_published(session, unpublished)
-        repo.touch(session, [i for i, _ in todo], states.QUEUED)
+        repo.touch(session, [job.id for job in todo], states.QUEUED)
     advance_messages(overdue, now)
+    for broadcast_id in _stalled_broadcasts(cutoff):
+        publish.fanout(broadcast_id)
     publish.sms_poll(unreported)
     return SweepResult(len(unpublished), len(todo), len(overdue), len(unreported), len(reclaimed))

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import random
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from config.settings import get_settings
+
+# What a lost connection or a restarting server raises; a retry later may succeed.
+DATABASE_AWAY = (OperationalError, InterfaceError)
+
+T = TypeVar("T")
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -83,3 +91,22 @@ def dispose_engine(url: str) -> None:
     engine = _engines.pop(url, None)
     if engine is not None:
         engine.dispose()
+
+
+def in_transaction_until(work: Callable[[Session], T], deadline: float) -> T:
+    """Run `work` in a transaction, retrying while the database is away until `deadline`.
+
+    For results that exist only in memory and cannot be redone: pushes a provider already
+    accepted. Dropping them on a brief outage would let the lease re-send them later.
+    `deadline` is a `time.monotonic()` value; past it the last error is raised.
+    """
+    pause = 0.2
+    while True:
+        try:
+            with transaction() as session:
+                return work(session)
+        except DATABASE_AWAY:
+            if time.monotonic() + pause > deadline:
+                raise
+            time.sleep(random.uniform(pause / 2, pause))
+            pause = min(pause * 2, 5.0)

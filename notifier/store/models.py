@@ -73,8 +73,45 @@ class Device(Base):
     token: Mapped[str] = mapped_column(String(512))
     state: Mapped[str] = mapped_column(String(16))
     invalid_reason: Mapped[str | None] = mapped_column(String(64))
+    # When this token was last bound to its current user (a new owner restarts the clock).
+    bound_at: Mapped[datetime | None]
+    app_version: Mapped[str | None] = mapped_column(String(32))
+    locale: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+class UserTag(Base):
+    __tablename__ = "user_tags"
+    __table_args__ = (Index("ix_user_tags_tag", "tag", "user_id"),)
+
+    user_id: Mapped[str] = mapped_column(String(128), ForeignKey("users.id"), primary_key=True)
+    tag: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+class Broadcast(Base):
+    """One notification to a segment; fanned out in chunks into one message per user."""
+
+    __tablename__ = "broadcasts"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    segment: Mapped[dict[str, Any]]
+    message_class: Mapped[str] = mapped_column(String(16))
+    push_title: Mapped[str | None] = mapped_column(Text)
+    push_body: Mapped[str | None] = mapped_column(Text)
+    push_data: Mapped[dict[str, Any]]
+    push_options: Mapped[dict[str, Any]]
+    receipt_deadline_s: Mapped[int] = mapped_column(Integer)
+    expires_at: Mapped[datetime]
+    state: Mapped[str] = mapped_column(String(16))
+    planned: Mapped[int] = mapped_column(Integer)
+    enqueued: Mapped[int] = mapped_column(Integer)
+    # The last user fanned out (users are walked in id order): a restarted fan-out resumes here.
+    cursor: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    completed_at: Mapped[datetime | None]
 
 
 class Message(Base):
@@ -82,12 +119,22 @@ class Message(Base):
     __table_args__ = (
         Index("ix_messages_state_due", "state", "receipt_due_at"),
         Index("ix_messages_user_created", "user_id", "created_at"),
+        Index("ix_messages_state_created", "state", "created_at"),
+        Index("ix_messages_broadcast", "broadcast_id"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     user_id: Mapped[str] = mapped_column(String(128), ForeignKey("users.id"))
     idempotency_key: Mapped[str | None] = mapped_column(String(128), unique=True)
     policy: Mapped[str] = mapped_column(String(16))
+    message_class: Mapped[str] = mapped_column(String(16), server_default="transactional")
+    confirm_trigger: Mapped[str] = mapped_column(String(16), server_default="not_received")
+    # The steps, written out only for the chain policy (the named policies are fixed plans).
+    chain: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    step: Mapped[int] = mapped_column(Integer, server_default="0")
+    # A security notice: the device it is about stays held until the notice went out.
+    about_device: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    broadcast_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     state: Mapped[str] = mapped_column(String(16))
     push_title: Mapped[str | None] = mapped_column(Text)
     push_body: Mapped[str | None] = mapped_column(Text)
@@ -121,6 +168,7 @@ class Delivery(Base):
     platform: Mapped[str | None] = mapped_column(String(8))
     target: Mapped[str] = mapped_column(String(512))
     state: Mapped[str] = mapped_column(String(16))
+    step: Mapped[int] = mapped_column(Integer, server_default="0")
     attempts: Mapped[int] = mapped_column(Integer)
     # Each replay grants a fresh budget of NOTIFIER_MAX_ATTEMPTS on top of the attempts made.
     replays: Mapped[int] = mapped_column(Integer, default=0)
@@ -219,5 +267,7 @@ class ApiKey(Base):
     prefix: Mapped[str] = mapped_column(String(16))
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     scopes: Mapped[str] = mapped_column(String(64))
+    # A device key bound to one user binds and acks only for that user.
+    user_id: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]

@@ -5,7 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from notifier.domain import states
 from notifier.domain.errors import NotFound
+from notifier.domain.masking import mask_phone
+from notifier.domain.policy import plan_from_json
 from notifier.store import repo
 from notifier.store.db import transaction
 from notifier.store.models import Message
@@ -36,10 +39,15 @@ def message_view(message_id: uuid.UUID) -> dict[str, Any]:
                 "at": _iso(a.created_at),
             }
         )
+    plan = plan_from_json(message.policy, message.receipt_deadline_s, message.chain)
     return {
         "id": str(message.id),
         "user_id": message.user_id,
+        "class": message.message_class,
         "policy": message.policy,
+        "trigger": message.confirm_trigger,
+        "plan": [s.to_json() for s in plan],
+        "step": message.step,
         "state": message.state,
         "idempotency_key": message.idempotency_key,
         "created_at": _iso(message.created_at),
@@ -50,8 +58,9 @@ def message_view(message_id: uuid.UUID) -> dict[str, Any]:
             {
                 "id": str(d.id),
                 "channel": d.channel,
+                "step": d.step,
                 "platform": d.platform,
-                "target": d.target,
+                "target": mask_phone(d.target) if d.channel == states.SMS else d.target,
                 "state": d.state,
                 "attempts": by_delivery.get(d.id, []),
                 "provider_ref": d.provider_ref,

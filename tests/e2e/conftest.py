@@ -19,7 +19,7 @@ from notifier.demo.stack import DEFAULT_WORKERS, Stack, WorkerSpec
 from notifier.providers.gateway import PushGateway, gateway_from_settings
 from tests.services import REDIS_URL, fresh_pg_database, fresh_redis_prefix
 
-FINAL = ("delivered", "unconfirmed", "failed")
+FINAL = ("delivered", "unconfirmed", "failed", "expired")
 
 
 @contextmanager
@@ -108,8 +108,7 @@ def gateway(mocks: Stack) -> Iterator[PushGateway]:
 
 
 def set_faults(stack: Stack, mock: str, rules: list[dict[str, Any]]) -> None:
-    response = requests.put(f"{stack.url(mock)}/_mock/faults", json={"rules": rules}, timeout=5)
-    response.raise_for_status()
+    stack.set_faults(mock, rules)
 
 
 def token(platform: str) -> str:

@@ -4,57 +4,12 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime
-from typing import Any
 
 import pytest
 
 from notifier.demo.run import SIGNATURE, TEMPLATE
-from notifier.demo.stack import Stack
 from tests.e2e.conftest import final_view
-
-DEADLINE = 3
-
-
-def token(platform: str) -> str:
-    if platform == "apns":
-        return secrets.token_hex(32)
-    return f"{secrets.token_urlsafe(16)}:APA91b{secrets.token_urlsafe(100)}"
-
-
-def bind(stack: Stack, platform: str, behaviour: str) -> tuple[str, str, str]:
-    user, tok = f"u-{secrets.token_hex(4)}", token(platform)
-    phone = f"+86139{secrets.randbelow(10**8):08d}"
-    stack.set_behaviours(platform, {tok: behaviour})
-    body = {"user_id": user, "platform": platform, "token": tok, "phone": phone}
-    assert stack.api("POST", "/v1/devices", "device", json=body).status_code == 201
-    return user, tok, phone
-
-
-def payload(user: str, policy: str = "supplement", **extra: Any) -> dict[str, Any]:
-    return {
-        "user_id": user,
-        "policy": policy,
-        "push": {"title": "Statement", "body": "ready"},
-        "sms": {
-            "template": TEMPLATE,
-            "params": {"account": "1234", "amount": "9.99"},
-            "signature": SIGNATURE,
-        },
-        "receipt_deadline": DEADLINE,
-        **extra,
-    }
-
-
-def send(stack: Stack, user: str, policy: str = "supplement", **extra: Any) -> Any:
-    return stack.api("POST", "/v1/messages", json=payload(user, policy, **extra))
-
-
-def by_channel(view: dict[str, Any], channel: str) -> list[dict[str, Any]]:
-    return [d for d in view["deliveries"] if d["channel"] == channel]
-
-
-def kinds(view: dict[str, Any]) -> list[str]:
-    return [e["kind"] for e in view["timeline"]]
+from tests.e2e.flows import DEADLINE, bind, by_channel, kinds, payload, send
 
 
 @pytest.mark.parametrize("platform", ["apns", "fcm"])
@@ -87,7 +42,7 @@ def test_offline_device_gets_exactly_one_sms_after_the_deadline(stack, platform)
     at_carrier = stack.received("carrier", "out_id", sms["id"])
     assert len(at_carrier) == 1
     assert at_carrier[0]["phone"] == phone and at_carrier[0]["template_code"] == TEMPLATE
-    due = datetime.fromisoformat(view["receipt_due_at"]).timestamp()
+    due = datetime.fromisoformat(view["created_at"]).timestamp() + DEADLINE
     assert at_carrier[0]["send_time"] >= due  # not a moment before the deadline
     assert {"receipt_missed", "fallback", "sms_submitted", "sms_delivered"} <= set(kinds(view))
 
@@ -214,3 +169,12 @@ def test_inbox_holds_messages_whatever_channel_carried_them(stack):
     marked = stack.api("POST", f"/v1/users/{online_user}/inbox/read", json={"message_ids": None})
     assert marked.json() == {"marked": 2}
     assert stack.api("GET", f"/v1/users/{online_user}/inbox").json()["unread"] == 0
+
+
+def test_a_huge_body_is_refused_before_it_is_read(stack):
+    huge = b'{"user_id": "u1", "push": {"body": "' + b"x" * (2 << 20) + b'"}}'
+    response = stack.api(
+        "POST", "/v1/messages", data=huge, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 413
+    assert response.json()["error"]["field"] == "body"

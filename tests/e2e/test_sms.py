@@ -21,10 +21,14 @@ def phone_user(stack: Stack, behaviour: str = "delivered") -> tuple[str, str]:
     return user, phone
 
 
+CLASS_OF = {"OTP": "verification", "PROMO": "promotional"}
+
+
 def sms_only(stack: Stack, user: str, template: str, params: dict[str, str]) -> Any:
     body = {
         "user_id": user,
         "policy": "sms_only",
+        "class": CLASS_OF.get(template, "transactional"),
         "sms": {"template": template, "params": params, "signature": SIGNATURE},
     }
     return stack.api("POST", "/v1/messages", json=body)

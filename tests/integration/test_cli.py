@@ -47,8 +47,55 @@ def test_api_keys_are_shown_once_and_revocable(migrated):
     code, key = run("apikey", "create", "ops", "--scope", "send")
     key = key.strip()
     assert code == 0 and key.startswith("nk_")
-    assert apikeys.scopes_of(key) == frozenset({"send"})
+    assert apikeys.caller_of(key) == apikeys.Caller(frozenset({"send"}), None)
     prefix = key.split("_")[1]
     assert run("apikey", "revoke", prefix) == (0, "revoked 1 key(s)\n")
-    assert apikeys.scopes_of(key) is None
+    assert apikeys.caller_of(key) is None
     assert run("apikey", "create", "x", "--scope", "root")[0] == 2
+
+
+def test_device_keys_can_be_bound_to_one_user(migrated):
+    from notifier.store import apikeys
+
+    code, key = run("apikey", "create", "app-ann", "--scope", "device", "--user", "ann")
+    assert code == 0
+    assert apikeys.caller_of(key.strip()) == apikeys.Caller(frozenset({"device"}), "ann")
+    code, out = run("apikey", "create", "x", "--scope", "send", "--user", "ann")
+    assert code == 2 and "scope device alone" in out
+
+
+def test_messages_are_found_by_user_and_state(migrated):
+    from notifier import producer
+
+    producer.bind_device("eve", "apns", "ee" * 32)
+    first = producer.send("eve", policy="push_only", push={"body": "one"})
+    second = producer.send("eve", policy="push_only", push={"body": "two"})
+    code, out = run("messages", "--user", "eve", "--state", "accepted")
+    assert code == 0
+    assert [m["id"] for m in json.loads(out)["items"]] == [str(second), str(first)]
+    assert json.loads(run("messages", "--user", "eve", "--state", "failed")[1])["items"] == []
+    code, out = run("messages", "--state", "lost")
+    assert code == 2 and "state: one of accepted" in out
+
+
+def test_stats_reports_rates_parts_and_errors(migrated):
+    from tests.helpers import approved_catalogue
+
+    approved_catalogue("Bank", {"NOTE": ("notification", "Statement ${n} is ready.")})
+    from notifier import producer
+
+    producer.bind_device("fay", "apns", "ff" * 32, "+8613800138000")
+    producer.send(
+        "fay",
+        push={"body": "hi"},
+        sms={"template": "NOTE", "params": {"n": "1"}, "signature": "Bank"},
+    )
+    code, out = run("stats", "--since", "1h", "--json")
+    assert code == 0
+    figures = json.loads(out)
+    assert figures["messages"] == {"accepted": 1}
+    assert figures["channels"]["push"]["deliveries"] == 1
+    assert figures["fallback"]["supplement_messages"] == 1
+    code, out = run("stats", "--since", "an hour")
+    assert code == 2 and "--since: a window like 30m" in out
+    assert run("stats")[0] == 0

@@ -97,3 +97,17 @@ def test_rebinding_a_token_moves_it_to_the_new_user(catalogue):
     producer.bind_device("dave", "apns", "ab" * 32)
     with pytest.raises(InvalidInput, match="no active device"):
         producer.send("alice", policy="push_only", push=PUSH)
+
+
+def test_promotions_travel_on_the_bulk_lanes(catalogue):
+    catalog.add_template("SALE", "promotional", "Sale ${pct} off. Reply STOP to opt out")
+    catalog.review("template", "SALE", approve=True)
+    producer.send(
+        "alice",
+        message_class="promotional",
+        policy="concurrent",
+        push=PUSH,
+        sms={"template": "SALE", "params": {"pct": "20%"}, "signature": "Bank"},
+    )
+    assert len(published("push_bulk")) == 1 and len(published("sms_bulk")) == 1
+    assert published("push") == [] and published("sms") == []

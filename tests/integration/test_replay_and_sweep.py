@@ -148,3 +148,20 @@ def test_a_publish_lost_after_commit_is_republished_by_the_sweep(sms_setup, monk
         message = s.get(Message, d.message_id)
         assert message is not None and message.published_at is not None
     assert sweep(stale_after=0).republished_messages == 0
+
+
+def test_a_message_whose_last_advance_was_lost_is_finished_by_the_sweep(sms_setup):
+    d = sms_only()
+    # the delivery report was stored, but the advance after it never ran (database went away)
+    with transaction() as s:
+        s.execute(update(Delivery).where(Delivery.id == d.id).values(state="delivered"))
+        s.execute(
+            update(Message)
+            .where(Message.id == d.message_id)
+            .values(created_at=utcnow() - timedelta(minutes=5))
+        )
+    assert sweep().overdue_messages == 1
+    with transaction() as s:
+        message = s.get(Message, d.message_id)
+        assert message is not None and message.state == "delivered"
+    assert sweep().overdue_messages == 0

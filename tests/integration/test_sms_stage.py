@@ -58,11 +58,15 @@ def setup(migrated):
     producer.bind_phone("bob", PHONE)
 
 
+CLASS_OF = {"OTP": "verification", "PROMO": "promotional"}
+
+
 def sms_only(template: str, params: dict[str, str] | None = None) -> Any:
     message_id = producer.send(
         "bob",
         policy="sms_only",
         sms={"template": template, "params": params or {}, "signature": "Bank"},
+        message_class=CLASS_OF.get(template, "transactional"),
     )
     with transaction() as s:
         return s.scalars(select(Delivery).where(Delivery.message_id == message_id)).one()

@@ -16,6 +16,7 @@ def test_guarantees_and_routes():
         "notifier.sms.send": "sms",
         "notifier.sms.poll": "sms",
         "notifier.maintenance.sweep": "maintenance",
+        "notifier.broadcast.fanout": "broadcast",
     }
     assert conf["broker_transport_options"]["visibility_timeout"] == 3600
 

@@ -83,3 +83,68 @@ def test_ack_kinds():
     assert parse_ack({"delivery_id": "x"}) == ("x", "received")
     assert refused(parse_ack, {"delivery_id": "x", "kind": "seen"})[0] == "kind"
     assert refused(parse_ack, {})[0] == "delivery_id"
+
+
+# --- classes, triggers, chains ------------------------------------------------------------
+
+
+def test_verification_defaults_to_sms_only_with_a_short_ttl():
+    req = parse_send({"user_id": "u1", "class": "verification", "sms": SMS}, LIMITS)
+    assert (req.policy, req.ttl, req.push) == (Policy.SMS_ONLY, 300, None)
+    assert refused(
+        parse_send, {"user_id": "u1", "class": "verification", "sms": SMS, "ttl": 3600}, LIMITS
+    ) == ("ttl", "must be between 1 and 1800 seconds, got 3600")
+
+
+@pytest.mark.parametrize("policy", ["push_only", "supplement", "concurrent", "chain"])
+def test_verification_is_never_plain_push(policy):
+    payload = {"user_id": "u1", "class": "verification", "policy": policy, "push": PUSH}
+    field, rule = refused(parse_send, {**payload, "sms": SMS}, LIMITS)
+    assert field == "policy" and "never plain push" in rule
+
+
+def test_verification_concurrent_when_allowed():
+    allowing = Limits(receipt_deadline_default=30, verification_concurrent=True)
+    payload = {"user_id": "u1", "class": "verification", "policy": "concurrent"}
+    req = parse_send({**payload, "push": PUSH, "sms": SMS}, allowing)
+    assert req.policy is Policy.CONCURRENT
+
+
+def test_chain_written_as_channels_or_steps():
+    req = parse_send(
+        {
+            "user_id": "u1",
+            "policy": "chain",
+            "chain": ["sms", {"channel": "push", "deadline": 60}],
+            "push": PUSH,
+            "sms": SMS,
+        },
+        LIMITS,
+    )
+    assert [(s.channels, s.deadline) for s in req.plan] == [(("sms",), 30), (("push",), 60)]
+    assert req.chain == [
+        {"channels": ["sms"], "deadline": 30},
+        {"channels": ["push"], "deadline": 60},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("chain", "field", "rule"),
+    [
+        (None, "chain", "a list of 1-2 steps"),
+        (["push", "push"], "chain[1]", "appears twice"),
+        (["fax"], "chain[0]", "a step is"),
+        ([{"channel": "push", "deadline": 1}], "chain[0].deadline", "between 15 and"),
+    ],
+)
+def test_bad_chains_name_the_step(chain, field, rule):
+    payload = {"user_id": "u1", "policy": "chain", "chain": chain, "push": PUSH, "sms": SMS}
+    got_field, got_rule = refused(parse_send, payload, LIMITS)
+    assert got_field == field and rule in got_rule
+
+
+def test_chain_only_with_policy_chain_and_trigger_names():
+    payload = {"user_id": "u1", "push": PUSH, "sms": SMS}
+    assert refused(parse_send, {**payload, "chain": ["sms"]}, LIMITS)[0] == "chain"
+    assert refused(parse_send, {**payload, "trigger": "not_seen"}, LIMITS)[0] == "trigger"
+    assert refused(parse_send, {**payload, "class": "marketing"}, LIMITS)[0] == "class"

@@ -105,3 +105,9 @@ def test_signature_counts_in_length_and_part_limit_refuses():
         templates.check_length(long_text, 1)
     with pytest.raises(InvalidInput, match="at most 500 characters"):
         templates.check_length("x" * 501, 10)
+
+
+def test_template_content_is_plain_text():
+    with pytest.raises(InvalidInput, match="no control characters"):
+        templates.check_template_definition("T", "notification", "Hello\x00 ${x}")
+    templates.check_template_definition("T", "notification", "Hello\n${x}")

@@ -1,0 +1,64 @@
+"""A bare HTTP/2 load generator against the mock APNs: the same libcurl transport and stream
+concurrency as the push worker, and no notifier code in the loop (figures M and F)."""
+
+from __future__ import annotations
+
+import multiprocessing
+import secrets
+import time
+from pathlib import Path
+
+from notifier.providers.apns import ApnsCredentials, ProviderToken
+from notifier.providers.transport import Http2Transport, HttpRequest
+
+BODY = b'{"aps":{"alert":{"title":"bench","body":"load"}}}'
+
+
+def _requests(url: str, token: str, topic: str, n: int) -> list[HttpRequest]:
+    headers = {
+        "authorization": f"bearer {token}",
+        "apns-topic": topic,
+        "apns-push-type": "alert",
+        "content-type": "application/json",
+    }
+    return [
+        HttpRequest("POST", f"{url}/3/device/{secrets.token_hex(32)}", headers, BODY)
+        for _ in range(n)
+    ]
+
+
+def _run(url: str, creds: ApnsCredentials, n: int, concurrency: int) -> tuple[float, float, int]:
+    """Send n requests; returns (wall seconds, CPU seconds, answered 200)."""
+    token = ProviderToken(creds).current()
+    batch = _requests(url, token, creds.topic, n)
+    transport = Http2Transport(concurrency, 30.0)
+    cpu, wall = time.process_time(), time.perf_counter()
+    answers = transport.perform(batch)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    transport.close()
+    return wall, cpu, sum(1 for a in answers if a.status == 200)
+
+
+def credentials(key_file: str, key_id: str, team_id: str, topic: str) -> ApnsCredentials:
+    return ApnsCredentials(Path(key_file).read_text(), key_id, team_id, topic)
+
+
+def cpu_per_request(url: str, creds: ApnsCredentials, n: int, concurrency: int) -> float:
+    """F: CPU µs per request of one client loop."""
+    _run(url, creds, min(n, 500), concurrency)  # warm the connection and the token
+    _, cpu, ok = _run(url, creds, n, concurrency)
+    return cpu / max(ok, 1) * 1e6
+
+
+def _worker(args: tuple[str, ApnsCredentials, int, int]) -> tuple[float, float, int]:
+    return _run(*args)
+
+
+def mock_capacity(
+    url: str, creds: ApnsCredentials, n: int, concurrency: int, clients: int = 2
+) -> float:
+    """M: requests per second the mock answers, driven by `clients` client processes."""
+    with multiprocessing.get_context("spawn").Pool(clients) as pool:
+        results = pool.map(_worker, [(url, creds, n // clients, concurrency)] * clients)
+    # the clients run side by side: the slowest one's time is the run's time
+    return sum(ok for _, _, ok in results) / max(wall for wall, _, _ in results)

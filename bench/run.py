@@ -1,0 +1,318 @@
+"""The benchmark harness: `make bench` (or `python -m bench.run --n 20000`).
+
+Runs the whole system as processes on the local PostgreSQL and Redis (a fresh database and key
+prefix), measures every figure in one run and prints one table with each target's pass/fail.
+Not a test: nothing here asserts; timings belong here, never in tests/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import redis
+from sqlalchemy import func, insert, select
+
+from bench import load, procs
+from bench.noop import NOOP, QUEUE, counter_key
+from config.settings import get_settings
+from notifier.demo.stack import Stack, WorkerSpec
+from notifier.store.db import transaction
+from notifier.store.models import Delivery, Device, Message, User, UserTag
+from tests.services import REDIS_URL, fresh_pg_database, fresh_redis_prefix
+
+SENT = ("sent", "acked", "opened", "unconfirmed")
+WORKERS = (
+    WorkerSpec("push", "push", concurrency=1),
+    WorkerSpec("push_bulk", "push_bulk", concurrency=2),
+    WorkerSpec("broadcast", "broadcast", concurrency=1),
+    WorkerSpec("sms", "sms,sms_bulk", concurrency=1),
+    WorkerSpec("receipts", "receipts,maintenance", concurrency=1, beat=True),
+)
+
+
+@dataclass
+class Figures:
+    values: dict[str, float] = field(default_factory=dict)
+    rows: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def add(self, key: str, label: str, value: float, unit: str) -> None:
+        self.values[key] = value
+        self.rows.append((key, label, f"{value:,.1f} {unit}"))
+
+
+@contextmanager
+def system(home: Path) -> Iterator[Stack]:
+    with fresh_pg_database() as db_url, fresh_redis_prefix() as prefix:
+        overrides = {
+            "NOTIFIER_DATABASE_URL": db_url,
+            "NOTIFIER_BROKER_URL": REDIS_URL,
+            "NOTIFIER_BROKER_KEY_PREFIX": prefix,
+            "NOTIFIER_MOCK_DEFAULT_BEHAVIOUR": "online",
+            "NOTIFIER_SMS_QUIET_HOURS": "00:00-00:00",
+        }
+        with Stack(home, overrides, WORKERS) as running:
+            running.start_worker(
+                WorkerSpec("bench", QUEUE, concurrency=2, args=("-I", "bench.noop"))
+            )
+            running.wait_worker("bench")
+            yield running
+
+
+def raw_celery(stack: Stack, n: int) -> float:
+    """R: no-op tasks per second, one task per message, 2 prefork processes."""
+    from config.celery_app import app_for
+
+    client = redis.Redis.from_url(REDIS_URL)
+    client.delete(counter_key())
+    app = app_for(get_settings())
+    started = time.perf_counter()
+    with app.producer_or_acquire() as producer:
+        for _ in range(n):
+            app.send_task(NOOP, queue=QUEUE, producer=producer)
+    wait_until(lambda: int(client.get(counter_key()) or 0) >= n, "the no-op tasks to run")
+    return n / (time.perf_counter() - started)
+
+
+def wait_until(done: Callable[[], bool], what: str, timeout: float = 600) -> None:
+    until = time.monotonic() + timeout
+    while not done():
+        if time.monotonic() > until:
+            raise RuntimeError(f"bench: gave up waiting {timeout:.0f} s for {what}")
+        time.sleep(0.05)
+
+
+def step(text: str) -> None:
+    print(f"[{datetime.now(UTC):%H:%M:%S}] {text}", file=sys.stderr, flush=True)
+
+
+def seed_audience(n: int, tag: str) -> None:
+    """n users with one online device each (apns and fcm alternately), tagged, in bulk."""
+    now = datetime.now(UTC)
+    for start in range(0, n, 5000):
+        ids = [f"bench-{tag}-{i:07d}" for i in range(start, min(n, start + 5000))]
+        devices = [
+            {
+                "id": uuid.uuid4(),
+                "user_id": u,
+                "platform": "apns" if i % 2 else "fcm",
+                "token": uuid.uuid4().hex * 2 if i % 2 else f"bench:{uuid.uuid4().hex}{i}",
+                "state": "active",
+                "created_at": now,
+                "updated_at": now,
+            }
+            for i, u in enumerate(ids)
+        ]
+        with transaction() as s:
+            s.execute(insert(User), [{"id": u, "created_at": now, "updated_at": now} for u in ids])
+            s.execute(insert(Device), devices)
+            s.execute(insert(UserTag), [{"user_id": u, "tag": tag} for u in ids])
+
+
+def sent_count(broadcast_id: uuid.UUID) -> int:
+    with transaction() as s:
+        return int(
+            s.scalar(
+                select(func.count())
+                .select_from(Delivery)
+                .join(Message, Message.id == Delivery.message_id)
+                .where(Message.broadcast_id == broadcast_id, Delivery.state.in_(SENT))
+            )
+            or 0
+        )
+
+
+def broadcast(stack: Stack, tag: str, n: int) -> float:
+    """Deliveries per second from send_broadcast to every push recorded as accepted."""
+    from notifier import producer
+
+    started = time.perf_counter()
+    broadcast_id = producer.send_broadcast({"tags": [tag]}, {"title": "Bench", "body": tag})
+    wait_until(lambda: sent_count(broadcast_id) >= n, f"broadcast {tag} to be sent")
+    return n / (time.perf_counter() - started)
+
+
+def notifier_pids(stack: Stack) -> list[int]:
+    pids: list[int] = []
+    for child in stack.children:
+        mock = child.name.startswith(("apns", "fcm", "carrier")) or child.name == "worker-bench"
+        if child.process.poll() is None and not mock:
+            pids += procs.tree(child.process.pid)
+    return pids
+
+
+class Steady(threading.Thread):
+    """Transactional push_only messages at a steady rate; keeps each send time."""
+
+    def __init__(self, users: list[str], per_second: float) -> None:
+        super().__init__(daemon=True)
+        self.users, self.interval = users, 1.0 / per_second
+        self.sent: dict[uuid.UUID, float] = {}
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        from notifier import producer
+
+        next_at, i = time.perf_counter(), 0
+        while not self.stop.is_set():
+            user = self.users[i % len(self.users)]
+            at = time.time()
+            self.sent[producer.send(user, policy="push_only", push={"body": "tx"})] = at
+            i += 1
+            next_at += self.interval
+            time.sleep(max(0.0, next_at - time.perf_counter()))
+
+
+def accept_latencies(stack: Stack, sent: dict[uuid.UUID, float]) -> list[float]:
+    """Seconds from send() to the provider answering 200, per transactional message."""
+    with transaction() as s:
+        rows = s.execute(
+            select(Delivery.id, Delivery.message_id).where(Delivery.message_id.in_(list(sent)))
+        ).all()
+    by_delivery = {str(d): sent[m] for d, m in rows}
+    seen = {r["apns_id"]: r["received_at"] for r in stack.received("apns") if r["status"] == 200}
+    seen.update({r["nid"]: r["received_at"] for r in stack.received("fcm") if r["status"] == 200})
+    return [seen[d] - at for d, at in by_delivery.items() if d in seen]
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
+
+
+def fallback_lateness(stack: Stack, n: int, deadline: int = 2) -> list[float]:
+    """SMS submit time minus the deadline, for supplement messages to offline devices."""
+    from notifier import producer
+
+    users = [f"late-{i}-{uuid.uuid4().hex[:6]}" for i in range(n)]
+    tokens = {u: uuid.uuid4().hex * 2 for u in users}
+    stack.set_behaviours("apns", {t: "offline" for t in tokens.values()})
+    for i, u in enumerate(users):
+        producer.bind_device(u, "apns", tokens[u], f"+86138{i:08d}")
+    sms = {"template": "ACCOUNT_NOTICE", "params": {"account": "1", "amount": "2"}}
+    due: dict[str, float] = {}
+    for u in users:
+        producer.send(u, push={"body": "late?"}, sms={**sms, "signature": "DemoBank"},
+                      receipt_deadline=deadline)  # fmt: skip
+        due[u] = time.time() + deadline
+    phones = {f"+86138{i:08d}": u for i, u in enumerate(users)}
+
+    def submitted() -> list[dict[str, Any]]:
+        return [r for r in stack.received("carrier") if r["phone"] in phones]
+
+    wait_until(lambda: len(submitted()) >= n, "the fallback SMS", 300)
+    return [r["send_time"] - due[phones[r["phone"]]] for r in submitted()]
+
+
+def measure(stack: Stack, n: int, figures: Figures) -> None:
+    creds = load.credentials(
+        stack.env["NOTIFIER_APNS_KEY_FILE"],
+        stack.env["NOTIFIER_APNS_KEY_ID"],
+        stack.env["NOTIFIER_APNS_TEAM_ID"],
+        stack.env["NOTIFIER_APNS_TOPIC"],
+    )
+    concurrency = get_settings().push_concurrency
+    step("R: raw Celery")
+    figures.add("R", "raw Celery no-op tasks, one per message", raw_celery(stack, 5000), "tasks/s")
+    step("M, F: mock capacity and bare client")
+    figures.add(
+        "M", "mock APNs capacity (2 load processes)",
+        load.mock_capacity(stack.url("apns"), creds, 20000, concurrency), "req/s",
+    )  # fmt: skip
+    figures.add(
+        "F", "bare HTTP/2 client loop, CPU per request",
+        load.cpu_per_request(stack.url("apns"), creds, 10000, concurrency), "µs",
+    )  # fmt: skip
+    step(f"seeding 3 x {n:,} recipients")
+    for tag in ("t0", "t30", "busy"):
+        seed_audience(n, tag)
+    step("T0: 0 ms provider latency, nothing else running")
+    before = procs.cpu_seconds(notifier_pids(stack))
+    figures.add("T0", f"broadcast to {n:,}, 0 ms provider latency", broadcast(stack, "t0", n),
+                "deliveries/s")  # fmt: skip
+    time.sleep(3)  # let the acks and receipt checks of the last batches be counted too
+    cpu = procs.cpu_seconds(notifier_pids(stack)) - before
+    figures.add("C", "notifier CPU per delivered notification (T0 run)", cpu / n * 1e6, "µs")
+    for mock in ("apns", "fcm"):
+        stack.set_faults(mock, [{"latency_ms": 30}])
+    step("T30: 30 ms provider latency")
+    figures.add("T30", f"broadcast to {n:,}, 30 ms provider latency", broadcast(stack, "t30", n),
+                "deliveries/s")  # fmt: skip
+    for mock in ("apns", "fcm"):
+        stack.set_faults(mock, [])
+        stack.clear_received(mock)
+    step("transactional traffic at 100/s during a third broadcast")
+    tx_users = [f"tx-{i}" for i in range(50)]
+    from notifier import producer
+
+    for u in tx_users:
+        producer.bind_device(u, "apns", uuid.uuid4().hex * 2)
+    steady = Steady(tx_users, 100)
+    steady.start()
+    broadcast(stack, "busy", n)
+    steady.stop.set()
+    steady.join()
+    time.sleep(2)
+    latencies = accept_latencies(stack, steady.sent)
+    figures.add("p50", "transactional send → accepted, p50 (during a broadcast)",
+                percentile(latencies, 50) * 1000, "ms")  # fmt: skip
+    figures.add("p95", "… p95", percentile(latencies, 95) * 1000, "ms")
+    figures.add("p99", "… p99", percentile(latencies, 99) * 1000, "ms")
+    step("fallback lateness, 1,000 supplement messages")
+    late = fallback_lateness(stack, 1000)
+    figures.add("L50", "fallback lateness p50 (SMS submit - deadline)",
+                percentile(late, 50) * 1000, "ms")  # fmt: skip
+    figures.add("L99", "fallback lateness p99", percentile(late, 99) * 1000, "ms")
+    for child in stack.children:
+        if child.name.startswith("worker-") and child.process.poll() is None:
+            rss = max(procs.peak_rss_mb(p) for p in procs.tree(child.process.pid))
+            figures.add(f"RSS {child.name[7:]}", f"peak RSS, worker {child.name[7:]}", rss, "MB")
+
+
+def verdicts(f: dict[str, float]) -> list[tuple[str, bool]]:
+    rss = [v for k, v in f.items() if k.startswith("RSS ")]
+    return [
+        ("T0 ≥ 5 x R", f["T0"] >= 5 * f["R"]),
+        ("T30 ≥ 0.8 x T0", f["T30"] >= 0.8 * f["T0"]),
+        ("C ≤ 4 x F", f["C"] <= 4 * f["F"]),
+        ("M ≥ 2 x T0", f["M"] >= 2 * f["T0"]),
+        ("transactional p99 ≤ 100 ms under broadcast", f["p99"] <= 100),
+        ("fallback lateness p99 ≤ 1 s", f["L99"] <= 1000),
+        ("worker RSS ≤ 250 MB", max(rss, default=0) <= 250),
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--n", type=int, default=20000, help="broadcast recipients")
+    parser.add_argument("--home", default="var/bench")
+    args = parser.parse_args(argv)
+    figures = Figures()
+    with system(Path(args.home) / datetime.now(UTC).strftime("%Y%m%d-%H%M%S")) as stack:
+        from notifier.demo.run import seed_catalogue
+
+        seed_catalogue()
+        measure(stack, args.n, figures)
+    print(f"\nnotifier bench, {datetime.now(UTC):%Y-%m-%d}, N = {args.n:,}\n")
+    print("| figure | what | value |\n|---|---|---|")
+    for key, label, value in figures.rows:
+        print(f"| {key} | {label} | {value} |")
+    print("\n| target | result |\n|---|---|")
+    for target, ok in verdicts(figures.values):
+        print(f"| {target} | {'pass' if ok else 'FAIL'} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

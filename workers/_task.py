@@ -1,0 +1,25 @@
+"""The one decorator for notifier tasks: stable name, and retries while the database is away.
+
+A task that loses its database connection (server restarted, failover) is retried with
+backoff instead of being dropped; the maintenance sweep is the second net under it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from config.celery_app import app
+from notifier.store.db import DATABASE_AWAY
+
+
+def task(name: str, retry_when_database_away: bool = True) -> Callable[[Callable[..., Any]], Any]:
+    """`retry_when_database_away=False` for periodic tasks: the next beat is their retry."""
+    return app.task(  # type: ignore[no-any-return]
+        name=name,
+        autoretry_for=DATABASE_AWAY if retry_when_database_away else (),
+        retry_backoff=1,
+        retry_backoff_max=15,
+        retry_jitter=True,
+        max_retries=20,
+    )
