@@ -23,8 +23,23 @@ from notifier.store.repo import EventRow
 NOTICE_GONE = frozenset(states.DELIVERY_FINAL | {states.SUBMITTED})
 
 
+@dataclass(frozen=True)
+class _Move:
+    """One planned delivery transition; applied in one statement per (expected, new) pair."""
+
+    message_id: uuid.UUID
+    delivery_id: uuid.UUID
+    channel: str
+    expected: str
+    new: str
+    kind: str
+    detail: str
+
+
 @dataclass
 class _Applied:
+    moves: list[_Move] = field(default_factory=list)
+    finish: dict[uuid.UUID, str] = field(default_factory=dict)
     started: list[publish.Job] = field(default_factory=list)
     events: list[EventRow] = field(default_factory=list)
     released: list[uuid.UUID] = field(default_factory=list)
@@ -42,7 +57,12 @@ def progress_of(message: Message) -> states.Progress:
 
 
 def advance_messages(message_ids: Sequence[uuid.UUID], now: datetime | None = None) -> None:
-    """Decide and apply the next steps of each message; publishes started steps after commit."""
+    """Decide and apply the next steps of each message; publishes started steps after commit.
+
+    Messages and their deliveries are locked first (in id order), so the picture each decision
+    is made on cannot change under it; the decisions are then applied as a handful of
+    set-based statements, not one per message.
+    """
     if not message_ids:
         return
     now = now or repo.utcnow()
@@ -56,82 +76,70 @@ def advance_messages(message_ids: Sequence[uuid.UUID], now: datetime | None = No
         for d in repo.deliveries_of(session, [m.id for m in messages]):
             by_message[d.message_id].append(d)
         for message in messages:
-            _apply(session, message, by_message[message.id], now, applied)
+            _decide(message, by_message[message.id], now, applied)
+        _apply(session, applied, {m.id: m for m in messages})
         repo.add_events(session, applied.events, now)
         repo.release_held_devices(session, applied.released)
     publish.deliveries(applied.started)
 
 
-def _apply(
-    session: Session,
-    message: Message,
-    deliveries: list[Delivery],
-    now: datetime,
-    applied: _Applied,
-) -> None:
+def _decide(message: Message, deliveries: list[Delivery], now: datetime, applied: _Applied) -> None:
     views = [states.DeliveryView(d.id, d.channel, d.state, d.step) for d in deliveries]
     steps = states.advance(views, progress_of(message), now)
-    planned = moved = 0
+    channels = {d.id: d.channel for d in deliveries}
 
-    def move(
-        ids: list[uuid.UUID], expected: str, new: str, kind: str, detail: str
-    ) -> set[uuid.UUID]:
-        nonlocal planned, moved
-        done = repo.transition(session, ids, expected, new)
-        planned, moved = planned + len(ids), moved + len(done)
-        applied.events.extend(EventRow(message.id, kind, detail, i) for i in done)
-        return set(done)
+    def move(ids: list[uuid.UUID], expected: str, new: str, kind: str, detail: str) -> None:
+        applied.moves.extend(
+            _Move(message.id, i, channels[i], expected, new, kind, detail) for i in ids
+        )
 
-    move(
-        steps.unconfirm_push,
-        states.SENT,
-        states.UNCONFIRMED,
-        "receipt_missed",
-        "no device receipt by the deadline",
-    )
-    move(
-        steps.withdraw,
-        states.QUEUED,
-        states.CANCELLED,
-        "withdrawn",
-        "the next step took over before this one was sent",
-    )
-    move(
-        steps.cancel_standby,
-        states.STANDBY,
-        states.CANCELLED,
-        "step_cancelled",
-        "an earlier step was confirmed",
-    )
-    move(
-        steps.expire_standby,
-        states.STANDBY,
-        states.EXPIRED,
-        "step_expired",
-        "the message expired before this step ran",
-    )
+    move(steps.unconfirm_push, states.SENT, states.UNCONFIRMED, "receipt_missed",
+         "no device receipt by the deadline")  # fmt: skip
+    move(steps.withdraw, states.QUEUED, states.CANCELLED, "withdrawn",
+         "the next step took over before this one was sent")  # fmt: skip
+    move(steps.cancel_standby, states.STANDBY, states.CANCELLED, "step_cancelled",
+         "an earlier step was confirmed")  # fmt: skip
+    move(steps.expire_standby, states.STANDBY, states.EXPIRED, "step_expired",
+         "the message expired before this step ran")  # fmt: skip
     if steps.next_step is not None:
         label = (
             f"step {steps.next_step + 1}: earlier step not confirmed ({message.confirm_trigger})"
         )
-        started = move(steps.start, states.STANDBY, states.QUEUED, "fallback", label)
-        bulk = MessageClass(message.message_class).bulk
-        for d in deliveries:
-            if d.id in started:
-                applied.started.append(publish.Job(d.id, d.channel, bulk))
-                FALLBACKS.labels(d.channel).inc()
+        move(steps.start, states.STANDBY, states.QUEUED, "fallback", label)
         message.step, message.receipt_due_at = steps.next_step, steps.next_due_at
         message.updated_at = now
     if message.about_device is not None and any(
         d.channel == states.SMS and d.state in NOTICE_GONE for d in deliveries
     ):
         applied.released.append(message.about_device)
+    if steps.final_state:
+        applied.finish[message.id] = steps.final_state
+
+
+def _apply(session: Session, applied: _Applied, messages: dict[uuid.UUID, Message]) -> None:
+    groups: dict[tuple[str, str], list[_Move]] = defaultdict(list)
+    for m in applied.moves:
+        groups[(m.expected, m.new)].append(m)
+    missed: set[uuid.UUID] = set()  # messages with a row that did not move as planned
+    for (expected, new), moves in groups.items():
+        done = set(repo.transition(session, [m.delivery_id for m in moves], expected, new))
+        for m in moves:
+            if m.delivery_id not in done:
+                missed.add(m.message_id)
+                continue
+            applied.events.append(EventRow(m.message_id, m.kind, m.detail, m.delivery_id))
+            if m.kind == "fallback":
+                bulk = MessageClass(messages[m.message_id].message_class).bulk
+                applied.started.append(publish.Job(m.delivery_id, m.channel, bulk))
+                FALLBACKS.labels(m.channel).inc()
     # Finish only on the picture we acted on: if a row moved under us, its own writer advances.
-    if (
-        steps.final_state
-        and planned == moved
-        and repo.finish_message(session, message.id, steps.final_state)
-    ):
-        applied.events.append(EventRow(message.id, steps.final_state, None))
-        if message.about_device is not None:
-            applied.released.append(message.about_device)
+    finishing: dict[str, list[uuid.UUID]] = defaultdict(list)
+    for message_id, state in applied.finish.items():
+        if message_id not in missed:
+            finishing[state].append(message_id)
+    for state, ids in finishing.items():
+        for message_id in repo.finish_messages(session, ids, state):
+            applied.events.append(EventRow(message_id, state, None))
+            about = messages[message_id].about_device
+            if about is not None:
+                applied.released.append(about)

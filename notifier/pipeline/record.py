@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -50,54 +50,76 @@ def record_outcomes(
     outcomes: Sequence[Outcome],
     success_state: str,
 ) -> Recorded:
-    """Apply one outcome per claimed (state `sending`) delivery, all in the caller's transaction."""
-    settings = get_settings()
+    """Apply one outcome per claimed (state `sending`) delivery, all in the caller's transaction.
+
+    The rows are locked first and read back: one that an ack or a report already moved on
+    keeps its newer state. The rest are written in one batched statement.
+    """
     now = repo.utcnow()
     result = Recorded()
-    repo.lock_deliveries(session, [d.id for d in claimed])
+    current = repo.lock_deliveries(session, [d.id for d in claimed])
     events: list[EventRow] = []
+    rows: list[dict[str, Any]] = []
     for delivery, outcome in zip(claimed, outcomes, strict=True):
         result.messages.add(delivery.message_id)
-        kind = outcome.kind
         provider = delivery.platform or "carrier"
-        OUTCOMES.labels(delivery.channel, provider, kind.value, outcome.error_code or "-").inc()
-        if kind is Kind.RETRY and delivery.attempts >= settings.max_attempts * (
-            delivery.replays + 1
-        ):
-            kind = Kind.REJECTED  # out of attempts: a dead letter, replayable later
-        values: dict[str, Any] = {"error_code": outcome.error_code, "error_detail": outcome.detail}
-        if kind is Kind.SENT:
-            new_state, event, detail = success_state, f"{delivery.channel}_{success_state}", None
-            values["provider_ref"] = outcome.provider_ref
-        elif kind is Kind.RETRY:
-            delay = backoff_seconds(
-                delivery.attempts,
-                settings.retry_base_seconds,
-                settings.retry_cap_seconds,
-                outcome.retry_after,
-            )
-            new_state, event = states.QUEUED, "retry_scheduled"
-            detail = f"in {delay:.1f}s after {_label(outcome)}"
-            values["next_attempt_at"] = now + timedelta(seconds=delay)
-        elif kind is Kind.EXPIRED:
-            new_state, event, detail = states.EXPIRED, f"{delivery.channel}_expired", None
-        else:
-            new_state, event, detail = states.FAILED, f"{delivery.channel}_failed", None
-        if not repo.transition(session, [delivery.id], states.SENDING, new_state, **values):
+        OUTCOMES.labels(
+            delivery.channel, provider, outcome.kind.value, outcome.error_code or "-"
+        ).inc()
+        if current.get(delivery.id) != states.SENDING:
             continue  # someone else (an ack, a DLR) already moved it on
-        events.append(EventRow(delivery.message_id, event, detail or _label(outcome), delivery.id))
-        if kind is Kind.SENT:
-            result.sent.append(delivery)
-        elif kind is Kind.RETRY:
-            result.retries.append((delivery.id, delay))
-        else:
-            result.failed.append(delivery)
-            if kind is Kind.INVALID_TARGET and delivery.device_id is not None:
-                result.invalid_devices[delivery.device_id] = outcome.error_code or "invalid"
-                events.append(
-                    EventRow(delivery.message_id, "device_invalidated", outcome.error_code)
-                )
+        rows.append(_row(delivery, outcome, success_state, now, result, events))
+    repo.set_outcomes(session, rows)
     repo.add_attempts(session, [_attempt_row(d, o) for d, o in zip(claimed, outcomes, strict=True)])
     repo.invalidate_devices(session, result.invalid_devices)
     repo.add_events(session, events, now)
     return result
+
+
+def _row(
+    delivery: Delivery,
+    outcome: Outcome,
+    success_state: str,
+    now: datetime,
+    result: Recorded,
+    events: list[EventRow],
+) -> dict[str, Any]:
+    """The new values of one delivery; notes the outcome in `result` and `events`."""
+    settings = get_settings()
+    kind = outcome.kind
+    if kind is Kind.RETRY and delivery.attempts >= settings.max_attempts * (delivery.replays + 1):
+        kind = Kind.REJECTED  # out of attempts: a dead letter, replayable later
+    row: dict[str, Any] = {
+        "id": delivery.id,
+        "error_code": outcome.error_code,
+        "error_detail": outcome.detail,
+        "provider_ref": None,
+        "next_attempt_at": None,
+    }
+    detail: str | None = None
+    if kind is Kind.SENT:
+        row["state"], event = success_state, f"{delivery.channel}_{success_state}"
+        row["provider_ref"] = outcome.provider_ref
+        result.sent.append(delivery)
+    elif kind is Kind.RETRY:
+        delay = backoff_seconds(
+            delivery.attempts,
+            settings.retry_base_seconds,
+            settings.retry_cap_seconds,
+            outcome.retry_after,
+        )
+        row["state"], event = states.QUEUED, "retry_scheduled"
+        detail = f"in {delay:.1f}s after {_label(outcome)}"
+        row["next_attempt_at"] = now + timedelta(seconds=delay)
+        result.retries.append((delivery.id, delay))
+    elif kind is Kind.EXPIRED:
+        row["state"], event = states.EXPIRED, f"{delivery.channel}_expired"
+        result.failed.append(delivery)
+    else:
+        row["state"], event = states.FAILED, f"{delivery.channel}_failed"
+        result.failed.append(delivery)
+        if kind is Kind.INVALID_TARGET and delivery.device_id is not None:
+            result.invalid_devices[delivery.device_id] = outcome.error_code or "invalid"
+            events.append(EventRow(delivery.message_id, "device_invalidated", outcome.error_code))
+    events.append(EventRow(delivery.message_id, event, detail or _label(outcome), delivery.id))
+    return row

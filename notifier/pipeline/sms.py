@@ -171,7 +171,6 @@ def send_sms(delivery_ids: Sequence[uuid.UUID], carrier: CarrierClient | None = 
             outcomes.append(decision)
 
     def record(session: Session) -> tuple[Recorded, list[tuple[uuid.UUID, float]]]:
-        repo.lock_deliveries(session, [d.id for d in claimed])
         result = record_outcomes(session, to_send, outcomes, states.SUBMITTED)
         sms_store.release_sends(session, [d.id for d in result.failed])
         return result, _hold(session, decisions, claimed)

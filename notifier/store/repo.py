@@ -6,9 +6,9 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from notifier.domain.states import DELIVERY_FINAL
@@ -180,23 +180,23 @@ def find_message_by_key(session: Session, key: str) -> Message | None:
     return session.scalars(select(Message).where(Message.idempotency_key == key)).one_or_none()
 
 
-def lock_deliveries(session: Session, ids: Iterable[uuid.UUID]) -> None:
-    """Lock these delivery rows (FOR NO KEY UPDATE), always in id order (PostgreSQL).
+def lock_deliveries(session: Session, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """Lock these delivery rows (FOR NO KEY UPDATE), always in id order (PostgreSQL), and
+    return their states as of the lock.
 
     Claims, outcome records, acks, reports and advances all update several deliveries in one
     transaction; taking the row locks up front in one global order is what keeps two of them
     from deadlocking (found by the fault suite at 2,000 messages: a record transaction and an
     ack batch locked the same rows in opposite orders, and the record was rolled back after
-    the pushes had gone out). SQLite needs nothing: BEGIN IMMEDIATE serialises writers.
+    the pushes had gone out). SQLite needs no row lock: BEGIN IMMEDIATE serialises writers.
     """
     wanted = sorted(set(ids))
-    if wanted and is_postgres(session):
-        session.execute(
-            select(Delivery.id)
-            .where(Delivery.id.in_(wanted))
-            .order_by(Delivery.id)
-            .with_for_update()
-        ).all()
+    if not wanted:
+        return {}
+    stmt = select(Delivery.id, Delivery.state).where(Delivery.id.in_(wanted))
+    if is_postgres(session):
+        stmt = stmt.order_by(Delivery.id).with_for_update(key_share=True)
+    return {row.id: row.state for row in session.execute(stmt)}
 
 
 def lock_deliveries_of(session: Session, message_ids: Sequence[uuid.UUID]) -> None:
@@ -258,6 +258,34 @@ def transition(
     return list(session.scalars(stmt))
 
 
+def set_outcomes(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Write recorded outcomes to locked deliveries: one executemany (pipelined on PostgreSQL),
+    not one statement per delivery. Each row: id, state, error_code, error_detail, and
+    provider_ref / next_attempt_at (None keeps the stored value)."""
+    if not rows:
+        return
+    t = cast(Table, Delivery.__table__)
+    stmt = (
+        update(t)
+        .where(t.c.id == bindparam("_id", type_=t.c.id.type))
+        .values(
+            state=bindparam("_state", type_=t.c.state.type),
+            updated_at=bindparam("_now", type_=t.c.updated_at.type),
+            error_code=bindparam("_error_code", type_=t.c.error_code.type),
+            error_detail=bindparam("_error_detail", type_=t.c.error_detail.type),
+            provider_ref=func.coalesce(
+                bindparam("_provider_ref", type_=t.c.provider_ref.type), t.c.provider_ref
+            ),
+            next_attempt_at=func.coalesce(
+                bindparam("_next_attempt_at", type_=t.c.next_attempt_at.type),
+                t.c.next_attempt_at,
+            ),
+        )
+    )
+    now = utcnow()
+    session.execute(stmt, [{"_now": now, **{f"_{k}": v for k, v in r.items()}} for r in rows])
+
+
 def claim_queued(
     session: Session, ids: Sequence[uuid.UUID]
 ) -> tuple[list[Delivery], dict[uuid.UUID, Message]]:
@@ -283,16 +311,21 @@ def lock_messages(session: Session, ids: Sequence[uuid.UUID], lock: bool = True)
     return list(session.scalars(stmt))
 
 
-def finish_message(session: Session, message_id: uuid.UUID, state: str) -> bool:
+def finish_messages(
+    session: Session, message_ids: Sequence[uuid.UUID], state: str
+) -> list[uuid.UUID]:
+    """Move accepted messages to a final state; returns the ids that moved."""
+    if not message_ids:
+        return []
     now = utcnow()
     result = session.execute(
         update(Message)
-        .where(Message.id == message_id, Message.state == "accepted")
+        .where(Message.id.in_(message_ids), Message.state == "accepted")
         .values(state=state, updated_at=now, completed_at=now)
         .returning(Message.id)
         .execution_options(synchronize_session=False)
     )
-    return result.first() is not None
+    return list(result.scalars())
 
 
 def mark_published(session: Session, message_ids: Sequence[uuid.UUID]) -> None:
