@@ -71,6 +71,8 @@ class Settings:
     carrier_url: str = "http://127.0.0.1:8003"
     carrier_access_key: str = "demo"
     sms_default_signature: str | None = None
+    # Carrier submissions in flight per worker process (a batch is submitted concurrently).
+    sms_concurrency: int = 8
     # Longest message accepted, in parts; each part is billed (carriers' message rules).
     sms_max_parts: int = 5
     # Price per part by destination prefix, longest prefix wins: "+86=0.045,+1=0.0079,*=0.05".

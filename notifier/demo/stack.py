@@ -33,6 +33,7 @@ class WorkerSpec:
     beat: bool = False
     env: tuple[tuple[str, str], ...] = ()  # extra environment for this worker only
     args: tuple[str, ...] = ()  # extra worker options, e.g. ("-I", "bench.noop")
+    nice: int = 0  # bulk lanes run niced so transactional work gets the CPU first
 
 
 # One worker per queue, as the Procfile runs them; beat rides with the maintenance worker here.
@@ -189,7 +190,8 @@ class Stack:
         return self._spawn(name, argv)
 
     def start_worker(self, spec: WorkerSpec) -> Child:
-        argv = [
+        argv = ["nice", "-n", str(spec.nice)] if spec.nice else []
+        argv += [
             sys.executable,
             "-m",
             "celery",

@@ -60,10 +60,49 @@ def _error(
     return Response(body, status, headers, media_type="application/json")
 
 
-def _auth_error(header: str | None, public_key: Any, team_id: str) -> str | None:
+class VerifiedTokens:
+    """Provider tokens whose signature checked out, with their claims.
+
+    A provider reuses one token for up to an hour (Apple refuses fresher tokens as
+    TooManyProviderTokenUpdates); checking the same ES256 signature on every request would
+    make the mock, not the client, the bottleneck of a load run.
+    """
+
+    def __init__(self, keep: int = 64) -> None:
+        self.keep = keep
+        self.claims: dict[str, dict[str, Any]] = {}
+
+    def get(self, token: str) -> dict[str, Any] | None:
+        return self.claims.get(token)
+
+    def add(self, token: str, claims: dict[str, Any]) -> None:
+        if len(self.claims) >= self.keep:
+            self.claims.pop(next(iter(self.claims)))
+        self.claims[token] = claims
+
+
+def _auth_error(
+    header: str | None, public_key: Any, team_id: str, verified: VerifiedTokens
+) -> str | None:
     if not header or not header.lower().startswith("bearer "):
         return "MissingProviderToken"
     token = header[7:].strip()
+    claims = verified.get(token)
+    if claims is None:
+        claims_or_error = _verify(token, public_key)
+        if isinstance(claims_or_error, str):
+            return claims_or_error
+        claims = claims_or_error
+        verified.add(token, claims)
+    if team_id and claims.get("iss") != team_id:
+        return "InvalidProviderToken"
+    if time.time() - float(claims.get("iat", 0)) > TOKEN_MAX_AGE:
+        return "ExpiredProviderToken"
+    return None
+
+
+def _verify(token: str, public_key: Any) -> dict[str, Any] | str:
+    """The token's claims if its header and signature are valid, else the APNs reason."""
     try:
         head = jwt.get_unverified_header(token)
         if head.get("alg") != "ES256" or not head.get("kid"):
@@ -76,11 +115,7 @@ def _auth_error(header: str | None, public_key: Any, team_id: str) -> str | None
             claims = jwt.decode(token, options={"verify_signature": False})
     except jwt.PyJWTError:
         return "InvalidProviderToken"
-    if team_id and claims.get("iss") != team_id:
-        return "InvalidProviderToken"
-    if time.time() - float(claims.get("iat", 0)) > TOKEN_MAX_AGE:
-        return "ExpiredProviderToken"
-    return None
+    return dict(claims)
 
 
 def _header_error(request: Request, topic: str) -> str | None:
@@ -110,7 +145,13 @@ def _json_or_none(body: bytes) -> Any:
 
 
 def _refusal(
-    request: Request, token: str, apns_id: str, body: bytes, public_key: Any, settings: Settings
+    request: Request,
+    token: str,
+    apns_id: str,
+    body: bytes,
+    public_key: Any,
+    settings: Settings,
+    verified: VerifiedTokens,
 ) -> tuple[int, str, float | None] | None:
     """What real APNs would refuse this request with, checked in its order; None if valid."""
     try:
@@ -118,7 +159,7 @@ def _refusal(
     except ValueError:
         return 400, "BadMessageId", None
     if reason := _auth_error(
-        request.headers.get("authorization"), public_key, settings.apns_team_id
+        request.headers.get("authorization"), public_key, settings.apns_team_id, verified
     ):
         return 403, reason, None
     if reason := _header_error(request, settings.apns_topic):
@@ -135,6 +176,7 @@ def _refusal(
 def create_app() -> FastAPI:
     settings, config = get_settings(), MockConfig.from_env()
     public_key = _public_key()
+    verified = VerifiedTokens()
     registry = Registry(config.default_behaviour, DEVICE_BEHAVIOURS)
     recorder = Recorder()
     faults = Faults.from_env()
@@ -151,7 +193,7 @@ def create_app() -> FastAPI:
         apns_id = request.headers.get("apns-id") or str(uuid.uuid4())
         body = await request.body()
         wire = {k: v for k, v in request.headers.items() if k.startswith("apns-")}
-        refusal = _refusal(request, token, apns_id, body, public_key, settings)
+        refusal = _refusal(request, token, apns_id, body, public_key, settings, verified)
         if refusal is None:
             latency, injected = faults.for_token(token)
             if latency:

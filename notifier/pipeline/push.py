@@ -65,12 +65,17 @@ def send_push(delivery_ids: Sequence[uuid.UUID], gateway: PushGateway | None = N
     return len(claimed)
 
 
+# Receipt checks of one batch are grouped by deadline in slots this wide: a broadcast batch
+# shares a few checks instead of one each, and no fallback starts later than one slot.
+CHECK_SLOT_SECONDS = 0.1
+
+
 def _schedule_receipt_checks(sent: Sequence[Message]) -> None:
-    """One check per second of deadline, not one per message: a broadcast batch shares one."""
     now = repo.utcnow()
-    by_second: dict[int, set[uuid.UUID]] = defaultdict(set)
+    by_slot: dict[int, set[uuid.UUID]] = defaultdict(set)
     for m in sent:
         if m.receipt_due_at is not None:
-            by_second[math.ceil((m.receipt_due_at - now).total_seconds())].add(m.id)
-    for delay, ids in sorted(by_second.items()):
-        publish.receipt_check(sorted(ids), delay)
+            slot = math.ceil((m.receipt_due_at - now).total_seconds() / CHECK_SLOT_SECONDS)
+            by_slot[slot].add(m.id)
+    for slot, ids in sorted(by_slot.items()):
+        publish.receipt_check(sorted(ids), slot * CHECK_SLOT_SECONDS)

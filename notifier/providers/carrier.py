@@ -9,6 +9,7 @@ from functools import lru_cache
 from typing import Any
 
 import requests
+from requests.adapters import HTTPAdapter
 
 from config.settings import get_settings
 from notifier.domain.outcomes import Outcome
@@ -32,11 +33,18 @@ class SmsSubmit:
 
 
 class CarrierClient:
-    def __init__(self, base_url: str, access_key: str, timeout: float = 10.0) -> None:
+    def __init__(
+        self, base_url: str, access_key: str, timeout: float = 10.0, concurrency: int = 8
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.access_key = access_key
         self.timeout = timeout
+        self.concurrency = concurrency
         self.http = requests.Session()
+        # Submissions run on `concurrency` threads sharing this session: keep that many sockets.
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=concurrency)
+        self.http.mount("http://", adapter)
+        self.http.mount("https://", adapter)
 
     def _call(self, path: str, params: dict[str, str]) -> requests.Response:
         return self.http.post(
@@ -116,4 +124,6 @@ def classify(status: int, doc: Mapping[str, Any], headers: Mapping[str, str]) ->
 @lru_cache(maxsize=1)
 def process_carrier() -> CarrierClient:
     settings = get_settings()
-    return CarrierClient(settings.carrier_url, settings.carrier_access_key)
+    return CarrierClient(
+        settings.carrier_url, settings.carrier_access_key, concurrency=settings.sms_concurrency
+    )
