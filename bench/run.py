@@ -33,7 +33,7 @@ from tests.services import REDIS_URL, fresh_pg_database, fresh_redis_prefix
 
 SENT = ("sent", "acked", "opened", "unconfirmed")
 WORKERS = (
-    WorkerSpec("push", "push", concurrency=1),
+    WorkerSpec("push", "push", concurrency=2),
     WorkerSpec("push_bulk", "push_bulk", concurrency=2, nice=10),
     WorkerSpec("broadcast", "broadcast", concurrency=1, nice=10),
     WorkerSpec("sms", "sms,sms_bulk", concurrency=1),

@@ -61,7 +61,7 @@ def send_push(delivery_ids: Sequence[uuid.UUID], gateway: PushGateway | None = N
     for delivery_id, delay in result.retries:
         publish.push([delivery_id], countdown=delay, bulk=bulk[delivery_id])
     _schedule_receipt_checks([messages[d.message_id] for d in result.sent])
-    advance_messages(sorted(result.messages))
+    advance_messages(sorted(result.settled))
     return len(claimed)
 
 

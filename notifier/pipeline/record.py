@@ -24,7 +24,10 @@ class Recorded:
     retries: list[tuple[uuid.UUID, float]] = field(default_factory=list)
     sent: list[Delivery] = field(default_factory=list)
     failed: list[Delivery] = field(default_factory=list)
-    messages: set[uuid.UUID] = field(default_factory=set)
+    # Messages with a delivery that left flight (failed, expired): only these can have a next
+    # step now. A push that went out changes no decision (sending and sent are both in
+    # flight); its receipt check or ack advances the message.
+    settled: set[uuid.UUID] = field(default_factory=set)
     invalid_devices: dict[uuid.UUID, str] = field(default_factory=dict)
 
 
@@ -61,7 +64,6 @@ def record_outcomes(
     events: list[EventRow] = []
     rows: list[dict[str, Any]] = []
     for delivery, outcome in zip(claimed, outcomes, strict=True):
-        result.messages.add(delivery.message_id)
         provider = delivery.platform or "carrier"
         OUTCOMES.labels(
             delivery.channel, provider, outcome.kind.value, outcome.error_code or "-"
@@ -69,6 +71,8 @@ def record_outcomes(
         if current.get(delivery.id) != states.SENDING:
             continue  # someone else (an ack, a DLR) already moved it on
         rows.append(_row(delivery, outcome, success_state, now, result, events))
+        if rows[-1]["state"] not in states.IN_FLIGHT:
+            result.settled.add(delivery.message_id)
     repo.set_outcomes(session, rows)
     repo.add_attempts(session, [_attempt_row(d, o) for d, o in zip(claimed, outcomes, strict=True)])
     repo.invalidate_devices(session, result.invalid_devices)
