@@ -36,7 +36,7 @@ WORKERS = (
     WorkerSpec("push", "push", concurrency=2),
     WorkerSpec("push_bulk", "push_bulk", concurrency=2, nice=10),
     WorkerSpec("broadcast", "broadcast", concurrency=1, nice=10),
-    WorkerSpec("sms", "sms,sms_bulk", concurrency=1),
+    WorkerSpec("sms", "sms,sms_bulk", concurrency=2),
     WorkerSpec("receipts", "receipts,maintenance", concurrency=1, beat=True),
 )
 

@@ -13,6 +13,7 @@ from config.settings import Settings, get_settings
 # Task names are explicit and stable: routes, producers and replays refer to them by name.
 PUSH_SEND = "notifier.push.send"
 RECEIPTS_CHECK = "notifier.receipts.check"
+RECEIPTS_DUE = "notifier.receipts.due"
 SMS_SEND = "notifier.sms.send"
 SMS_POLL = "notifier.sms.poll"
 MAINTENANCE_SWEEP = "notifier.maintenance.sweep"
@@ -24,6 +25,7 @@ QUEUES = ("push", "receipts", "sms", "maintenance", "push_bulk", "sms_bulk", "br
 ROUTES = {
     PUSH_SEND: "push",
     RECEIPTS_CHECK: "receipts",
+    RECEIPTS_DUE: "receipts",
     SMS_SEND: "sms",
     SMS_POLL: "sms",
     MAINTENANCE_SWEEP: "maintenance",
@@ -93,7 +95,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
 
 def make_app(settings: Settings | None = None) -> Celery:
     """The worker-side app: configured from the environment, with every task module included."""
-    from celery.signals import after_setup_logger, after_setup_task_logger
+    from celery.signals import after_setup_logger, after_setup_task_logger, worker_process_init
 
     from notifier import logs
 
@@ -103,6 +105,7 @@ def make_app(settings: Settings | None = None) -> Celery:
     settings = settings or get_settings()
     if settings.metrics_port:
         _serve_metrics(settings)
+    worker_process_init.connect(_warm_up, weak=False)
     app = app_for(settings)
     app.conf.include = [
         "workers.push",
@@ -112,6 +115,20 @@ def make_app(settings: Settings | None = None) -> Celery:
         "workers.broadcast",
     ]
     return app
+
+
+def _warm_up(**_: object) -> None:
+    """Open the child's database pool before its first task, not during it: the first
+    fallback SMS after a quiet spell should not pay for the engine and the connection."""
+    from sqlalchemy import text
+
+    from notifier.store.db import DATABASE_AWAY, get_engine
+
+    try:
+        with get_engine().connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except DATABASE_AWAY:
+        pass  # the database is away: the first task retries as usual
 
 
 def _serve_metrics(settings: Settings) -> None:

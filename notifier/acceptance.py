@@ -217,4 +217,4 @@ def _time_sms_steps(messages: Sequence[Message], deliveries: Sequence[Delivery])
     pushing = {d.message_id for d in deliveries if d.state == states.QUEUED and d.channel == PUSH}
     for m in messages:
         if m.id in waiting and m.id not in pushing and m.receipt_due_at is not None:
-            publish.receipt_check([m.id], (m.receipt_due_at - repo.utcnow()).total_seconds())
+            publish.receipts_due(m.receipt_due_at)

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import math
 import time
 import uuid
-from collections import defaultdict
 from collections.abc import Sequence
 
 from config.settings import get_settings
@@ -65,17 +63,6 @@ def send_push(delivery_ids: Sequence[uuid.UUID], gateway: PushGateway | None = N
     return len(claimed)
 
 
-# Receipt checks of one batch are grouped by deadline in slots this wide: a broadcast batch
-# shares a few checks instead of one each, and no fallback starts later than one slot.
-CHECK_SLOT_SECONDS = 0.1
-
-
 def _schedule_receipt_checks(sent: Sequence[Message]) -> None:
-    now = repo.utcnow()
-    by_slot: dict[int, set[uuid.UUID]] = defaultdict(set)
-    for m in sent:
-        if m.receipt_due_at is not None:
-            slot = math.ceil((m.receipt_due_at - now).total_seconds() / CHECK_SLOT_SECONDS)
-            by_slot[slot].add(m.id)
-    for slot, ids in sorted(by_slot.items()):
-        publish.receipt_check(sorted(ids), slot * CHECK_SLOT_SECONDS)
+    for due in sorted({m.receipt_due_at for m in sent if m.receipt_due_at is not None}):
+        publish.receipts_due(due)

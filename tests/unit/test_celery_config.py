@@ -13,6 +13,7 @@ def test_guarantees_and_routes():
     assert ROUTES == {
         "notifier.push.send": "push",
         "notifier.receipts.check": "receipts",
+        "notifier.receipts.due": "receipts",
         "notifier.sms.send": "sms",
         "notifier.sms.poll": "sms",
         "notifier.maintenance.sweep": "maintenance",

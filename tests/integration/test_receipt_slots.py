@@ -1,0 +1,89 @@
+"""Receipt deadlines are checked per time slot: one check advances every message due by then."""
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from notifier.domain import states
+from notifier.pipeline import publish
+from notifier.pipeline.advance import advance_due
+from notifier.store.db import transaction
+from notifier.store.models import Delivery, Message, User
+
+
+def _pushed(user: str, due: datetime) -> uuid.UUID:
+    """A push_only message whose push went out and awaits its receipt until `due`."""
+    now = datetime.now(UTC)
+    with transaction() as s:
+        s.add(User(id=user, created_at=now, updated_at=now))
+        s.flush()
+        message = Message(
+            id=uuid.uuid4(),
+            user_id=user,
+            policy="push_only",
+            state=states.ACCEPTED,
+            push_data={},
+            sms_params={},
+            receipt_deadline_s=30,
+            receipt_due_at=due,
+            expires_at=now + timedelta(hours=1),
+            created_at=now,
+            updated_at=now,
+        )
+        s.add(message)
+        s.flush()
+        s.add(
+            Delivery(
+                id=uuid.uuid4(),
+                message_id=message.id,
+                channel=states.PUSH,
+                platform="apns",
+                target="ab" * 32,
+                state=states.SENT,
+                attempts=1,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    return message.id
+
+
+def _states(message_id: uuid.UUID) -> tuple[str, list[str]]:
+    with transaction() as s:
+        message = s.get(Message, message_id)
+        assert message is not None
+        rows = s.query(Delivery.state).filter(Delivery.message_id == message_id).all()
+        return message.state, [r.state for r in rows]
+
+
+def test_a_slot_check_advances_what_is_due_and_leaves_the_rest(migrated):
+    now = datetime.now(UTC)
+    due = [_pushed(f"due-{i}", now - timedelta(seconds=1 + i)) for i in range(3)]
+    later = _pushed("later", now + timedelta(minutes=5))
+    assert advance_due(now) == 3
+    for message_id in due:
+        assert _states(message_id) == (states.UNCONFIRMED, [states.UNCONFIRMED])
+    assert _states(later) == (states.ACCEPTED, [states.SENT])
+    assert advance_due(now) == 0  # a second check of the same slot finds nothing
+
+
+def test_one_check_is_scheduled_per_slot_and_process(monkeypatch: pytest.MonkeyPatch):
+    sent: list[tuple[str, list[object], float | None]] = []
+
+    def capture(name: str, args: list[object], countdown: float | None = None, **_: object) -> bool:
+        sent.append((name, args, countdown))
+        return True
+
+    monkeypatch.setattr(publish, "_send", capture)
+    monkeypatch.setattr(publish, "_scheduled_slots", {})
+    start = datetime.fromtimestamp(int(datetime.now(UTC).timestamp()) + 10, UTC)  # a boundary
+    for ms in (1, 50, 120, 249):  # one slot: (start, start + 0.25 s]
+        publish.receipts_due(start + timedelta(milliseconds=ms))
+    publish.receipts_due(start + timedelta(milliseconds=251))  # the next slot
+    assert [args for _, args, _ in sent] == [
+        [(start + timedelta(milliseconds=250)).isoformat()],
+        [(start + timedelta(milliseconds=500)).isoformat()],
+    ]
+    assert all(name == "notifier.receipts.due" for name, _, _ in sent)
+    assert all(c is not None and 9 < c < 11 for _, _, c in sent)
