@@ -117,7 +117,7 @@ def candidates(selection: Selection) -> list[Candidate]:
 def replay_one(candidate: Candidate, reason: str) -> bool:
     """Re-queue one delivery if it is still in the state it was selected in."""
     with transaction() as session:
-        repo.lock_messages(session, [candidate.message_id])  # message first, as advance does
+        repo.lock_message_rows(session, [candidate.message_id])  # message first, as advance does
         moved = repo.transition(
             session,
             [candidate.delivery_id],

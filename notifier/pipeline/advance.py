@@ -73,8 +73,7 @@ def advance_messages(message_ids: Sequence[uuid.UUID], now: datetime | None = No
             m for m in repo.lock_messages(session, message_ids) if m.state == states.ACCEPTED
         ]
         by_message: dict[uuid.UUID, list[Delivery]] = defaultdict(list)
-        repo.lock_deliveries_of(session, [m.id for m in messages])
-        for d in repo.deliveries_of(session, [m.id for m in messages]):
+        for d in repo.lock_deliveries_of(session, [m.id for m in messages]):
             by_message[d.message_id].append(d)
         for message in messages:
             _decide(message, by_message[message.id], now, applied)

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from notifier.domain import states
@@ -110,14 +110,14 @@ def fan_out_chunk(broadcast_id: uuid.UUID, size: int = CHUNK) -> Chunk:
             return Chunk([], [], False, True)
         messages, deliveries = _rows(b, audience.devices_of(session, segment, users))
         if messages:
-            session.execute(insert(Message), messages)
-            session.execute(insert(Delivery), deliveries)
+            repo.insert_rows(session, Message, messages)
+            repo.insert_rows(session, Delivery, deliveries)
             events = [
                 {"message_id": m["id"], "kind": "accepted", "detail": f"broadcast {b.id}",
                  "created_at": now}
                 for m in messages
             ]  # fmt: skip
-            session.execute(insert(Event), events)
+            repo.insert_rows(session, Event, events)
         b.cursor, b.enqueued, b.updated_at = users[-1], b.enqueued + len(messages), now
         bulk = MessageClass(b.message_class).bulk
         return Chunk([d["id"] for d in deliveries], [m["id"] for m in messages], bulk, False)

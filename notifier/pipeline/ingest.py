@@ -53,10 +53,9 @@ def record_acks(acks: Sequence[tuple[str, str]], only_user: str | None = None) -
             ("opened", (*ACKABLE, states.ACKED), states.OPENED),
         ):
             ids = [i for i, k in parsed if k == kind]
-            moved = repo.transition(session, ids, expected, new_state)
-            rows = repo.load_deliveries(session, moved)
-            events += [EventRow(d.message_id, new_state, kind, d.id) for d in rows]
-            touched.update(d.message_id for d in rows)
+            moved = repo.transition_of_messages(session, ids, expected, new_state)
+            events += [EventRow(message_id, new_state, kind, i) for i, message_id in moved]
+            touched.update(message_id for _, message_id in moved)
             accepted += len(moved)
             ACKS.labels(kind).inc(len(moved))
         repo.add_events(session, events)

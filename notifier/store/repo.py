@@ -38,6 +38,13 @@ class EventRow:
     delivery_id: uuid.UUID | None = None
 
 
+def insert_rows(session: Session, model: type[Any], rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert many rows through the table, not the ORM: no per-row object bookkeeping, one
+    multi-row INSERT per batch (what the fan-out and outcome records write by the hundred)."""
+    if rows:
+        session.execute(insert(cast(Table, model.__table__)), list(rows))
+
+
 def add_events(session: Session, rows: Iterable[EventRow], at: datetime | None = None) -> None:
     at = at or utcnow()
     values = [
@@ -51,12 +58,12 @@ def add_events(session: Session, rows: Iterable[EventRow], at: datetime | None =
         for r in rows
     ]
     if values:
-        session.execute(insert(Event), values)
+        insert_rows(session, Event, values)
 
 
 def add_attempts(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
     if rows:
-        session.execute(insert(Attempt), [{"created_at": utcnow(), **r} for r in rows])
+        insert_rows(session, Attempt, [{"created_at": utcnow(), **r} for r in rows])
 
 
 # --- users and devices -------------------------------------------------------------------
@@ -199,11 +206,17 @@ def lock_deliveries(session: Session, ids: Iterable[uuid.UUID]) -> dict[uuid.UUI
     return {row.id: row.state for row in session.execute(stmt)}
 
 
-def lock_deliveries_of(session: Session, message_ids: Sequence[uuid.UUID]) -> None:
-    """Lock every delivery of these messages, in id order (see lock_deliveries)."""
-    if message_ids and is_postgres(session):
-        ids = session.scalars(select(Delivery.id).where(Delivery.message_id.in_(message_ids)))
-        lock_deliveries(session, list(ids))
+def lock_deliveries_of(session: Session, message_ids: Sequence[uuid.UUID]) -> list[Delivery]:
+    """Lock and load every delivery of these messages in one statement: PostgreSQL locks the
+    rows in the ORDER BY's order, id order as everywhere (see lock_deliveries). Returned in
+    each message's own order (creation, then id)."""
+    if not message_ids:
+        return []
+    stmt = select(Delivery).where(Delivery.message_id.in_(message_ids)).order_by(Delivery.id)
+    if is_postgres(session):
+        stmt = stmt.with_for_update(key_share=True)
+    rows = list(session.scalars(stmt.execution_options(populate_existing=True)))
+    return sorted(rows, key=lambda d: (str(d.message_id), d.created_at, str(d.id)))
 
 
 def deliveries_of(session: Session, message_ids: Sequence[uuid.UUID]) -> list[Delivery]:
@@ -232,6 +245,22 @@ def load_deliveries(session: Session, ids: Sequence[uuid.UUID]) -> list[Delivery
     """Oldest first, so per-number limits let the earlier messages through."""
     stmt = select(Delivery).where(Delivery.id.in_(ids)).order_by(Delivery.created_at, Delivery.id)
     return list(session.scalars(stmt))
+
+
+def transition_of_messages(
+    session: Session, ids: Sequence[uuid.UUID], expected: Sequence[str], new_state: str
+) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    """As transition, returning (delivery id, message id) of the rows that moved."""
+    if not ids:
+        return []
+    stmt = (
+        update(Delivery)
+        .where(Delivery.id.in_(ids), Delivery.state.in_(list(expected)))
+        .values(state=new_state, updated_at=utcnow())
+        .returning(Delivery.id, Delivery.message_id)
+        .execution_options(synchronize_session=False)
+    )
+    return [(row.id, row.message_id) for row in session.execute(stmt)]
 
 
 def transition(
@@ -290,9 +319,17 @@ def claim_queued(
     session: Session, ids: Sequence[uuid.UUID]
 ) -> tuple[list[Delivery], dict[uuid.UUID, Message]]:
     """Claim queued deliveries for sending (counting the attempt) and load their messages."""
-    lock_deliveries(session, ids)
-    claimed_ids = transition(session, ids, "queued", "sending", attempts=Delivery.attempts + 1)
-    claimed = load_deliveries(session, claimed_ids)
+    if len(set(ids)) > 1:
+        lock_deliveries(session, ids)  # one row needs no order: its UPDATE locks it
+    stmt = (
+        update(Delivery)
+        .where(Delivery.id.in_(ids), Delivery.state == "queued")
+        .values(state="sending", updated_at=utcnow(), attempts=Delivery.attempts + 1)
+        .returning(Delivery)
+        .execution_options(synchronize_session=False, populate_existing=True)
+    )
+    # Oldest first, so per-number limits let the earlier messages through.
+    claimed = sorted(session.scalars(stmt), key=lambda d: (d.created_at, str(d.id)))
     messages = lock_messages(session, [d.message_id for d in claimed], lock=False)
     return claimed, {m.id: m for m in messages}
 
@@ -309,6 +346,14 @@ def lock_messages(session: Session, ids: Sequence[uuid.UUID], lock: bool = True)
         # which FOR UPDATE would block: the deadlock the 2,000-message fault suite found).
         stmt = stmt.with_for_update(key_share=True)
     return list(session.scalars(stmt))
+
+
+def lock_message_rows(session: Session, ids: Sequence[uuid.UUID]) -> None:
+    """Lock messages as lock_messages does (same mode, same order) without loading them: for
+    writers that change a column or two and need no decision."""
+    if ids and is_postgres(session):
+        stmt = select(Message.id).where(Message.id.in_(ids)).order_by(Message.id)
+        session.execute(stmt.with_for_update(key_share=True)).all()
 
 
 def finish_messages(
@@ -329,7 +374,7 @@ def finish_messages(
 
 
 def mark_published(session: Session, message_ids: Sequence[uuid.UUID]) -> None:
-    lock_messages(session, message_ids)  # in id order, as every other writer of messages
+    lock_message_rows(session, message_ids)  # in id order, as every other writer of messages
     session.execute(
         update(Message)
         .where(Message.id.in_(message_ids), Message.published_at.is_(None))
