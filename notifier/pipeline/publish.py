@@ -91,7 +91,7 @@ def sms_poll(delivery_ids: Sequence[uuid.UUID]) -> bool:
 # Receipt deadlines are checked per time slot, not per message: one task at the end of each
 # slot advances every message due by then (a set-based query), so 1,000 messages sent in a
 # second cost a handful of checks. A fallback starts at most one slot late.
-RECEIPT_SLOT_SECONDS = 0.25
+RECEIPT_SLOT_SECONDS = 0.1
 _scheduled_slots: dict[float, None] = {}  # slots this process already scheduled
 
 

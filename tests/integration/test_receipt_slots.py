@@ -78,12 +78,13 @@ def test_one_check_is_scheduled_per_slot_and_process(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(publish, "_send", capture)
     monkeypatch.setattr(publish, "_scheduled_slots", {})
     start = datetime.fromtimestamp(int(datetime.now(UTC).timestamp()) + 10, UTC)  # a boundary
-    for ms in (1, 50, 120, 249):  # one slot: (start, start + 0.25 s]
-        publish.receipts_due(start + timedelta(milliseconds=ms))
-    publish.receipts_due(start + timedelta(milliseconds=251))  # the next slot
+    slot = timedelta(seconds=publish.RECEIPT_SLOT_SECONDS)
+    for fraction in (0.01, 0.3, 0.7, 0.99):  # one slot: (start, start + slot]
+        publish.receipts_due(start + slot * fraction)
+    publish.receipts_due(start + slot * 1.01)  # the next slot
     assert [args for _, args, _ in sent] == [
-        [(start + timedelta(milliseconds=250)).isoformat()],
-        [(start + timedelta(milliseconds=500)).isoformat()],
+        [(start + slot).isoformat()],
+        [(start + 2 * slot).isoformat()],
     ]
     assert all(name == "notifier.receipts.due" for name, _, _ in sent)
     assert all(c is not None and 9 < c < 11 for _, _, c in sent)
