@@ -70,7 +70,9 @@ def advance_messages(message_ids: Sequence[uuid.UUID], now: datetime | None = No
     applied = _Applied()
     with transaction() as session:
         messages = [
-            m for m in repo.lock_messages(session, message_ids) if m.state == states.ACCEPTED
+            m
+            for m in repo.lock_messages(session, message_ids, decision_only=True)
+            if m.state == states.ACCEPTED
         ]
         by_message: dict[uuid.UUID, list[Delivery]] = defaultdict(list)
         for d in repo.lock_deliveries_of(session, [m.id for m in messages]):

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, delete, func, insert, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, load_only
 
 from notifier.domain.states import DELIVERY_FINAL
 from notifier.store.db import is_postgres
@@ -334,12 +334,34 @@ def claim_queued(
     return claimed, {m.id: m for m in messages}
 
 
-def lock_messages(session: Session, ids: Sequence[uuid.UUID], lock: bool = True) -> list[Message]:
+# What deciding a message's next step reads: not its content (title, body, data, params),
+# whose JSON would be decoded for nothing on every ack and receipt check.
+DECISION_COLUMNS = (
+    Message.state,
+    Message.policy,
+    Message.chain,
+    Message.step,
+    Message.receipt_deadline_s,
+    Message.receipt_due_at,
+    Message.expires_at,
+    Message.confirm_trigger,
+    Message.message_class,
+    Message.about_device,
+    Message.updated_at,
+)
+
+
+def lock_messages(
+    session: Session, ids: Sequence[uuid.UUID], lock: bool = True, decision_only: bool = False
+) -> list[Message]:
     """Load messages for a decision, locked so concurrent deciders take turns (PostgreSQL).
 
     SQLite needs no row lock: every transaction here starts with BEGIN IMMEDIATE.
+    `decision_only` loads DECISION_COLUMNS (anything else loads on first access).
     """
     stmt = select(Message).where(Message.id.in_(ids)).order_by(Message.id)
+    if decision_only:
+        stmt = stmt.options(load_only(*DECISION_COLUMNS))
     if lock and is_postgres(session):
         # FOR NO KEY UPDATE: it still serialises deciders, but lets other transactions insert
         # events and attempts that reference the row (their foreign-key check takes KEY SHARE,
