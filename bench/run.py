@@ -133,13 +133,32 @@ def sent_count(broadcast_id: uuid.UUID) -> int:
 
 
 def broadcast(stack: Stack, tag: str, n: int) -> float:
-    """Deliveries per second from send_broadcast to every push recorded as accepted."""
+    """Deliveries per second from send_broadcast to every push recorded as accepted.
+
+    Returns once the whole broadcast has settled too (every message acked and finished), so
+    the next phase does not run while this one's acks are still being recorded.
+    """
     from notifier import producer
 
     started = time.perf_counter()
     broadcast_id = producer.send_broadcast({"tags": [tag]}, {"title": "Bench", "body": tag})
     wait_until(lambda: sent_count(broadcast_id) >= n, f"broadcast {tag} to be sent")
-    return n / (time.perf_counter() - started)
+    rate = n / (time.perf_counter() - started)
+    wait_until(lambda: open_count(broadcast_id) == 0, f"broadcast {tag} to settle")
+    return rate
+
+
+def open_count(broadcast_id: uuid.UUID) -> int:
+    """Messages of the broadcast not finished yet (acks still on their way in)."""
+    with transaction() as s:
+        return int(
+            s.scalar(
+                select(func.count())
+                .select_from(Message)
+                .where(Message.broadcast_id == broadcast_id, Message.state == "accepted")
+            )
+            or 0
+        )
 
 
 def notifier_pids(stack: Stack) -> list[int]:
@@ -241,7 +260,6 @@ def measure(stack: Stack, n: int, figures: Figures) -> None:
     before = procs.cpu_seconds(notifier_pids(stack))
     figures.add("T0", f"broadcast to {n:,}, 0 ms provider latency", broadcast(stack, "t0", n),
                 "deliveries/s")  # fmt: skip
-    time.sleep(3)  # let the acks and receipt checks of the last batches be counted too
     cpu = procs.cpu_seconds(notifier_pids(stack)) - before
     figures.add("C", "notifier CPU per delivered notification (T0 run)", cpu / n * 1e6, "µs")
     for mock in ("apns", "fcm"):

@@ -16,7 +16,14 @@ from sqlalchemy.orm import Session
 from config.settings import get_settings
 from notifier import acceptance, binding
 from notifier.domain.errors import Conflict, Unavailable
-from notifier.domain.requests import SendRequest, parse_ack, parse_send, phone_e164, user_id
+from notifier.domain.requests import (
+    SendRequest,
+    parse_ack,
+    parse_acks,
+    parse_send,
+    phone_e164,
+    user_id,
+)
 from notifier.pipeline import ingest
 from notifier.store import repo
 from notifier.store.db import transaction
@@ -109,14 +116,15 @@ def _accept(req: SendRequest) -> tuple[uuid.UUID, bool]:
 
 def ack(delivery_id: str, kind: str = "received") -> bool:
     """Record one device receipt; True if it changed anything."""
-    return ack_many([{"delivery_id": delivery_id, "kind": kind}]).accepted == 1
+    parsed = parse_ack({"delivery_id": delivery_id, "kind": kind})
+    return ingest.record_acks([parsed]).accepted == 1
 
 
 def ack_many(
     acks: Sequence[Mapping[str, Any]], only_user: str | None = None
 ) -> ingest.IngestResult:
     """Record device receipts; with `only_user`, receipts for other users' pushes are ignored."""
-    return ingest.record_acks([parse_ack(a) for a in acks], only_user)
+    return ingest.record_acks(parse_acks(acks), only_user)
 
 
 def record_delivery_reports(reports: Sequence[Mapping[str, Any]]) -> ingest.IngestResult:

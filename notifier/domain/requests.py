@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -307,6 +307,11 @@ def parse_bind(payload: Mapping[str, Any]) -> BindRequest:
     return BindRequest(uid, str(platform), token, number, app_version, locale)
 
 
+# An SDK reports what piled up while offline in one call; a bound keeps one request's
+# transaction short and its payload sane.
+MAX_ACKS_PER_CALL = 1000
+
+
 def parse_ack(payload: Mapping[str, Any]) -> tuple[str, str]:
     delivery_id = payload.get("delivery_id")
     if not isinstance(delivery_id, str) or not delivery_id:
@@ -315,3 +320,16 @@ def parse_ack(payload: Mapping[str, Any]) -> tuple[str, str]:
     if kind not in ACK_KINDS:
         raise InvalidInput("kind", f"must be one of {', '.join(ACK_KINDS)}")
     return delivery_id, str(kind)
+
+
+def parse_acks(items: Sequence[Mapping[str, Any]]) -> list[tuple[str, str]]:
+    """A batch of receipts, at most MAX_ACKS_PER_CALL; a bad item is named by its index."""
+    if len(items) > MAX_ACKS_PER_CALL:
+        raise InvalidInput("acks", f"at most {MAX_ACKS_PER_CALL} per request, got {len(items)}")
+    parsed = []
+    for i, item in enumerate(items):
+        try:
+            parsed.append(parse_ack(item))
+        except InvalidInput as exc:
+            raise InvalidInput(f"acks[{i}].{exc.field}", exc.rule) from None
+    return parsed

@@ -184,6 +184,7 @@ def create_app() -> FastAPI:
         f"{config.api_url}/v1/acks",
         config.device_key,
         lambda items: {"acks": items},
+        batch=500,
     )
     app = FastAPI(title="mock APNs")
     app.include_router(admin_router(registry, recorder, acks, faults))

@@ -157,7 +157,9 @@ def create_app() -> FastAPI:
     recorder = Recorder()
     faults = Faults.from_env()
     tokens: dict[str, float] = {}
-    acks = Callbacks(f"{config.api_url}/v1/acks", config.device_key, lambda items: {"acks": items})
+    acks = Callbacks(
+        f"{config.api_url}/v1/acks", config.device_key, lambda items: {"acks": items}, batch=500
+    )
     app = FastAPI(title="mock FCM")
     app.include_router(admin_router(registry, recorder, acks, faults))
 

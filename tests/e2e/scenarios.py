@@ -82,14 +82,14 @@ def prepare(stack: Stack, people: list[Recipient]) -> None:
         producer.bind_device(p.user, p.platform, p.token, p.phone)
 
 
-def send_one(p: Recipient, i: int, deadline: int = 2) -> uuid.UUID:
-    policy = POLICIES[i % len(POLICIES)]
+def send_one(p: Recipient, i: int, deadline: int = 2, key: str | None = None) -> uuid.UUID:
     return producer.send(
         p.user,
-        policy=policy,
+        policy=POLICIES[i % len(POLICIES)],
         push={"title": "Statement", "body": f"#{i}"},
         sms={"template": "NOTE", "params": {"n": str(i)}, "signature": "Bank"},
         receipt_deadline=deadline,
+        idempotency_key=key,
     )
 
 
@@ -100,14 +100,7 @@ def send_with_retry(p: Recipient, i: int, wait: float = 60.0) -> uuid.UUID:
     key, until = f"burst-{p.user}-{i}", time.monotonic() + wait
     while True:
         try:
-            return producer.send(
-                p.user,
-                policy=POLICIES[i % len(POLICIES)],
-                push={"title": "Statement", "body": f"#{i}"},
-                sms={"template": "NOTE", "params": {"n": str(i)}, "signature": "Bank"},
-                receipt_deadline=2,
-                idempotency_key=key,
-            )
+            return send_one(p, i, key=key)
         except Unavailable:
             if time.monotonic() > until:
                 raise

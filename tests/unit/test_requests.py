@@ -4,7 +4,14 @@ import pytest
 
 from notifier.domain.errors import InvalidInput
 from notifier.domain.policy import Policy
-from notifier.domain.requests import Limits, parse_ack, parse_bind, parse_send
+from notifier.domain.requests import (
+    MAX_ACKS_PER_CALL,
+    Limits,
+    parse_ack,
+    parse_acks,
+    parse_bind,
+    parse_send,
+)
 
 LIMITS = Limits(receipt_deadline_default=30, receipt_deadline_min=15)
 PUSH = {"title": "t", "body": "b"}
@@ -83,6 +90,16 @@ def test_ack_kinds():
     assert parse_ack({"delivery_id": "x"}) == ("x", "received")
     assert refused(parse_ack, {"delivery_id": "x", "kind": "seen"})[0] == "kind"
     assert refused(parse_ack, {})[0] == "delivery_id"
+
+
+def test_ack_batches_are_bounded_and_name_the_bad_item():
+    ok = [{"delivery_id": f"d{i}"} for i in range(MAX_ACKS_PER_CALL)]
+    assert len(parse_acks(ok)) == MAX_ACKS_PER_CALL
+    field, rule = refused(parse_acks, [*ok, {"delivery_id": "one too many"}])
+    assert field == "acks" and str(MAX_ACKS_PER_CALL) in rule
+    assert (
+        refused(parse_acks, [{"delivery_id": "a"}, {"kind": "opened"}])[0] == "acks[1].delivery_id"
+    )
 
 
 # --- classes, triggers, chains ------------------------------------------------------------
