@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -60,12 +61,21 @@ def _limits() -> frequency.Limits:
     )
 
 
-def _decide(session: Session, delivery: Delivery, message: Message, now: datetime) -> Decision:
-    """Everything that must hold before submitting; runs inside the claim transaction."""
+def _decide(
+    session: Session, delivery: Delivery, message: Message, now: datetime, seen: dict[str, Any]
+) -> Decision:
+    """Everything that must hold before submitting; runs inside the claim transaction.
+
+    `seen` keeps the catalogue rows already read by this batch (a fallback wave or a
+    campaign shares one template)."""
     if message.expires_at <= now:
         return EXPIRED
-    template_row = repo.get_template(session, message.sms_template or "")
-    signature_row = repo.get_signature(session, message.sms_signature or "")
+    template_key, signature_key = f"t:{message.sms_template}", f"s:{message.sms_signature}"
+    if template_key not in seen:
+        seen[template_key] = repo.get_template(session, message.sms_template or "")
+    if signature_key not in seen:
+        seen[signature_key] = repo.get_signature(session, message.sms_signature or "")
+    template_row, signature_row = seen[template_key], seen[signature_key]
     if template_row is None or signature_row is None:
         return Outcome.rejected(None, "catalogue_missing", "template or signature was deleted")
     try:
@@ -177,7 +187,8 @@ def send_sms(delivery_ids: Sequence[uuid.UUID], carrier: CarrierClient | None = 
     record_by = time.monotonic() + 0.8 * get_settings().sending_lease_seconds
     with transaction() as session:
         claimed, messages = repo.claim_queued(session, delivery_ids)
-        decisions = {d.id: _decide(session, d, messages[d.message_id], now) for d in claimed}
+        seen: dict[str, Any] = {}
+        decisions = {d.id: _decide(session, d, messages[d.message_id], now, seen) for d in claimed}
     if not claimed:
         return 0
     to_send = [d for d in claimed if isinstance(decisions[d.id], SmsSubmit | Outcome)]
@@ -198,5 +209,12 @@ def send_sms(delivery_ids: Sequence[uuid.UUID], carrier: CarrierClient | None = 
         if delay <= get_settings().max_countdown_seconds:
             publish.sms([delivery_id], countdown=delay, bulk=bulk[delivery_id])
         # a longer wait is left to the sweep, which re-publishes once next_attempt_at passes
-    advance_messages(sorted({d.message_id for d in claimed}))
+    # Only what left flight can change a decision (see Recorded.settled); a rate-limited SMS
+    # ended; a submitted security notice releases the device it is about.
+    settled = result.settled | {
+        d.message_id
+        for d in claimed
+        if isinstance(decisions[d.id], Limited) or messages[d.message_id].about_device is not None
+    }
+    advance_messages(sorted(settled))
     return len(claimed)
