@@ -37,7 +37,7 @@ WORKERS = (
     WorkerSpec("push_bulk", "push_bulk", concurrency=2, nice=10),
     WorkerSpec("broadcast", "broadcast", concurrency=1, nice=10),
     WorkerSpec("sms", "sms,sms_bulk", concurrency=2),
-    WorkerSpec("receipts", "receipts,maintenance", concurrency=1, beat=True),
+    WorkerSpec("receipts", "receipts,maintenance", concurrency=2, beat=True),
 )
 
 

@@ -91,9 +91,17 @@ DUE_BATCH = 500
 DUE_ROUNDS = 20
 
 
+# The moment up to which this process last advanced everything due: a slot check that waited
+# in the queue past it has nothing left to do (a backlog of checks drains without queries).
+_covered_until: datetime | None = None
+
+
 def advance_due(until: datetime) -> int:
     """Advance every message whose receipt deadline passed by `until` (the end of a check
     slot); returns how many were looked at."""
+    global _covered_until
+    if _covered_until is not None and until <= _covered_until:
+        return 0
     early = (until - repo.utcnow()).total_seconds()
     if 0 < early <= 5:  # the countdown fired a little early (clocks of two hosts differ)
         time.sleep(early)
@@ -105,6 +113,7 @@ def advance_due(until: datetime) -> int:
         advance_messages(ids, now)
         total += len(ids)
         if len(ids) < DUE_BATCH:
+            _covered_until = now
             break
     return total
 

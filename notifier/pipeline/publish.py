@@ -103,8 +103,12 @@ def receipts_due(due_at: datetime) -> bool:
     """
     from config.celery_app import RECEIPTS_DUE
 
-    slot = math.ceil(due_at.timestamp() / RECEIPT_SLOT_SECONDS) * RECEIPT_SLOT_SECONDS
     now = time.time()
+    # A deadline already past gets the slot after now, never an earlier one: a check skips
+    # slots its process covered already (advance_due), and this message was committed only
+    # now, after any such check had read the database.
+    due = max(due_at.timestamp(), now)
+    slot = math.ceil(due / RECEIPT_SLOT_SECONDS) * RECEIPT_SLOT_SECONDS
     if slot in _scheduled_slots or slot - now > get_settings().max_countdown_seconds:
         return True
     for old in [s for s in _scheduled_slots if s < now - 60]:

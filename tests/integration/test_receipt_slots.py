@@ -6,10 +6,16 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from notifier.domain import states
-from notifier.pipeline import publish
+from notifier.pipeline import advance, publish
 from notifier.pipeline.advance import advance_due
 from notifier.store.db import transaction
 from notifier.store.models import Delivery, Message, User
+
+
+@pytest.fixture(autouse=True)
+def nothing_covered_yet(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a process covered belongs to its database; each test starts with a fresh one."""
+    monkeypatch.setattr(advance, "_covered_until", None)
 
 
 def _pushed(user: str, due: datetime) -> uuid.UUID:
@@ -88,3 +94,26 @@ def test_one_check_is_scheduled_per_slot_and_process(monkeypatch: pytest.MonkeyP
     ]
     assert all(name == "notifier.receipts.due" for name, _, _ in sent)
     assert all(c is not None and 9 < c < 11 for _, _, c in sent)
+
+
+def test_a_check_of_a_slot_already_covered_reads_nothing(migrated):
+    now = datetime.now(UTC)
+    assert advance_due(now) == 0  # covers everything due by about now
+    late = _pushed("late", now - timedelta(seconds=5))  # committed after that check
+    assert advance_due(now - timedelta(seconds=1)) == 0  # a stale slot: skipped, no query
+    assert _states(late) == (states.ACCEPTED, [states.SENT])
+    assert advance_due(datetime.now(UTC)) == 1  # the slot its publisher would schedule
+
+
+def test_a_deadline_already_past_is_checked_in_the_next_slot(monkeypatch: pytest.MonkeyPatch):
+    sent: list[float | None] = []
+
+    def capture(name: str, args: list[object], countdown: float | None = None, **_: object) -> bool:
+        sent.append(countdown)
+        return True
+
+    monkeypatch.setattr(publish, "_send", capture)
+    monkeypatch.setattr(publish, "_scheduled_slots", {})
+    publish.receipts_due(datetime.now(UTC) - timedelta(minutes=5))
+    assert len(sent) == 1 and sent[0] is not None
+    assert 0 <= sent[0] <= publish.RECEIPT_SLOT_SECONDS
