@@ -69,20 +69,34 @@ def advance_messages(message_ids: Sequence[uuid.UUID], now: datetime | None = No
     now = now or repo.utcnow()
     applied = _Applied()
     with transaction() as session:
-        messages = [
-            m
-            for m in repo.lock_messages(session, message_ids, decision_only=True)
-            if m.state == states.ACCEPTED
-        ]
+        locked = repo.lock_messages(session, message_ids, decision_only=True)
+        messages = [m for m in locked if m.state == states.ACCEPTED]
+        late = [m.id for m in locked if m.state == states.UNCONFIRMED]
         by_message: dict[uuid.UUID, list[Delivery]] = defaultdict(list)
-        for d in repo.lock_deliveries_of(session, [m.id for m in messages]):
+        for d in repo.lock_deliveries_of(session, [m.id for m in messages] + late):
             by_message[d.message_id].append(d)
         for message in messages:
             _decide(message, by_message[message.id], now, applied)
         _apply(session, applied, {m.id: m for m in messages})
+        _late_receipts(session, late, by_message, applied)
         repo.add_events(session, applied.events, now)
         repo.release_held_devices(session, applied.released)
     publish.deliveries(applied.started)
+
+
+def _late_receipts(
+    session: Session,
+    late: list[uuid.UUID],
+    by_message: dict[uuid.UUID, list[Delivery]],
+    applied: _Applied,
+) -> None:
+    """A message that ended unconfirmed and then got its receipt after all was delivered:
+    the person has it. (Its deadline passed, so no fallback is undone; only the label.)"""
+    reached = [m for m in late if any(d.state in states.REACHED for d in by_message[m])]
+    for message_id in repo.finish_messages(
+        session, reached, states.DELIVERED, from_state=states.UNCONFIRMED
+    ):
+        applied.events.append(EventRow(message_id, states.DELIVERED, "late receipt"))
 
 
 # Messages advanced per transaction by a slot's check, and at most this many rounds per check

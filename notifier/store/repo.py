@@ -379,15 +379,15 @@ def lock_message_rows(session: Session, ids: Sequence[uuid.UUID]) -> None:
 
 
 def finish_messages(
-    session: Session, message_ids: Sequence[uuid.UUID], state: str
+    session: Session, message_ids: Sequence[uuid.UUID], state: str, from_state: str = "accepted"
 ) -> list[uuid.UUID]:
-    """Move accepted messages to a final state; returns the ids that moved."""
+    """Move messages (accepted, unless told) to a final state; returns the ids that moved."""
     if not message_ids:
         return []
     now = utcnow()
     result = session.execute(
         update(Message)
-        .where(Message.id.in_(message_ids), Message.state == "accepted")
+        .where(Message.id.in_(message_ids), Message.state == from_state)
         .values(state=state, updated_at=now, completed_at=now)
         .returning(Message.id)
         .execution_options(synchronize_session=False)

@@ -117,3 +117,23 @@ def test_a_deadline_already_past_is_checked_in_the_next_slot(monkeypatch: pytest
     publish.receipts_due(datetime.now(UTC) - timedelta(minutes=5))
     assert len(sent) == 1 and sent[0] is not None
     assert 0 <= sent[0] <= publish.RECEIPT_SLOT_SECONDS
+
+
+def test_a_receipt_after_the_deadline_turns_an_unconfirmed_message_delivered(migrated):
+    from notifier import producer
+    from notifier.store.models import Event
+
+    now = datetime.now(UTC)
+    message_id = _pushed("late-ack", now - timedelta(seconds=1))
+    assert advance_due(now) == 1
+    assert _states(message_id) == (states.UNCONFIRMED, [states.UNCONFIRMED])
+    with transaction() as s:
+        delivery_id = s.query(Delivery.id).filter(Delivery.message_id == message_id).scalar()
+    assert producer.ack(str(delivery_id))
+    assert _states(message_id) == (states.DELIVERED, [states.ACKED])
+    with transaction() as s:
+        rows = s.query(Event).filter(Event.message_id == message_id).order_by(Event.id)
+        kinds = [e.kind for e in rows]
+    assert kinds[-2:] == [states.ACKED, states.DELIVERED]
+    assert not producer.ack(str(delivery_id))  # a repeat changes nothing
+    assert _states(message_id) == (states.DELIVERED, [states.ACKED])
