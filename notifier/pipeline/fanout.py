@@ -22,7 +22,7 @@ from notifier.domain.policy import MessageClass
 from notifier.domain.segments import parse_segment
 from notifier.pipeline import publish
 from notifier.store import audience, repo
-from notifier.store.db import is_postgres, transaction
+from notifier.store.db import transaction
 from notifier.store.models import Broadcast, Delivery, Device, Event, Message
 
 CHUNK = 500
@@ -43,9 +43,7 @@ class Chunk:
 
 def _lock(session: Session, broadcast_id: uuid.UUID) -> Broadcast | None:
     stmt = select(Broadcast).where(Broadcast.id == broadcast_id)
-    if is_postgres(session):
-        stmt = stmt.with_for_update(key_share=True)
-    return session.scalars(stmt).one_or_none()
+    return session.scalars(repo.locked(session, stmt)).one_or_none()
 
 
 def _rows(b: Broadcast, by_user: dict[str, list[Device]]) -> tuple[list[Any], list[Any]]:

@@ -6,9 +6,9 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import Table, bindparam, delete, func, insert, select, update
+from sqlalchemy import Select, Table, Update, bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session, load_only
 
 from notifier.domain.states import DELIVERY_FINAL
@@ -187,6 +187,18 @@ def find_message_by_key(session: Session, key: str) -> Message | None:
     return session.scalars(select(Message).where(Message.idempotency_key == key)).one_or_none()
 
 
+S = TypeVar("S", bound=Select[*tuple[Any, ...]])
+
+
+def locked(session: Session, stmt: S) -> S:
+    """The one row-lock mode for every writer (PostgreSQL; SQLite serialises writers with
+    BEGIN IMMEDIATE). FOR NO KEY UPDATE still makes writers take turns, but lets other
+    transactions insert events and attempts that reference the row: their foreign-key check
+    takes KEY SHARE, which FOR UPDATE would block (the deadlock the 2,000-message fault suite
+    found). Rows are locked in the statement's ORDER BY order, so callers order by id."""
+    return stmt.with_for_update(key_share=True) if is_postgres(session) else stmt
+
+
 def lock_deliveries(session: Session, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, str]:
     """Lock these delivery rows (FOR NO KEY UPDATE), always in id order (PostgreSQL), and
     return their states as of the lock.
@@ -200,10 +212,8 @@ def lock_deliveries(session: Session, ids: Iterable[uuid.UUID]) -> dict[uuid.UUI
     wanted = sorted(set(ids))
     if not wanted:
         return {}
-    stmt = select(Delivery.id, Delivery.state).where(Delivery.id.in_(wanted))
-    if is_postgres(session):
-        stmt = stmt.order_by(Delivery.id).with_for_update(key_share=True)
-    return {row.id: row.state for row in session.execute(stmt)}
+    stmt = select(Delivery.id, Delivery.state).where(Delivery.id.in_(wanted)).order_by(Delivery.id)
+    return {row.id: row.state for row in session.execute(locked(session, stmt))}
 
 
 def lock_deliveries_of(session: Session, message_ids: Sequence[uuid.UUID]) -> list[Delivery]:
@@ -213,9 +223,8 @@ def lock_deliveries_of(session: Session, message_ids: Sequence[uuid.UUID]) -> li
     if not message_ids:
         return []
     stmt = select(Delivery).where(Delivery.message_id.in_(message_ids)).order_by(Delivery.id)
-    if is_postgres(session):
-        stmt = stmt.with_for_update(key_share=True)
-    rows = list(session.scalars(stmt.execution_options(populate_existing=True)))
+    stmt = locked(session, stmt).execution_options(populate_existing=True)
+    rows = list(session.scalars(stmt))
     return sorted(rows, key=lambda d: (str(d.message_id), d.created_at, str(d.id)))
 
 
@@ -247,19 +256,26 @@ def load_deliveries(session: Session, ids: Sequence[uuid.UUID]) -> list[Delivery
     return list(session.scalars(stmt))
 
 
+def _moving(
+    ids: Sequence[uuid.UUID], expected: str | Sequence[str], new_state: str, **values: Any
+) -> Update:
+    """The conditional update every delivery transition is: only rows still in `expected`."""
+    states = [expected] if isinstance(expected, str) else list(expected)
+    return (
+        update(Delivery)
+        .where(Delivery.id.in_(ids), Delivery.state.in_(states))
+        .values(state=new_state, updated_at=utcnow(), **values)
+        .execution_options(synchronize_session=False)
+    )
+
+
 def transition_of_messages(
     session: Session, ids: Sequence[uuid.UUID], expected: Sequence[str], new_state: str
 ) -> list[tuple[uuid.UUID, uuid.UUID]]:
     """As transition, returning (delivery id, message id) of the rows that moved."""
     if not ids:
         return []
-    stmt = (
-        update(Delivery)
-        .where(Delivery.id.in_(ids), Delivery.state.in_(list(expected)))
-        .values(state=new_state, updated_at=utcnow())
-        .returning(Delivery.id, Delivery.message_id)
-        .execution_options(synchronize_session=False)
-    )
+    stmt = _moving(ids, expected, new_state).returning(Delivery.id, Delivery.message_id)
     return [(row.id, row.message_id) for row in session.execute(stmt)]
 
 
@@ -276,15 +292,7 @@ def transition(
     """
     if not ids:
         return []
-    states = [expected] if isinstance(expected, str) else list(expected)
-    stmt = (
-        update(Delivery)
-        .where(Delivery.id.in_(ids), Delivery.state.in_(states))
-        .values(state=new_state, updated_at=utcnow(), **values)
-        .returning(Delivery.id)
-        .execution_options(synchronize_session=False)
-    )
-    return list(session.scalars(stmt))
+    return list(session.scalars(_moving(ids, expected, new_state, **values).returning(Delivery.id)))
 
 
 def set_outcomes(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -322,11 +330,9 @@ def claim_queued(
     if len(set(ids)) > 1:
         lock_deliveries(session, ids)  # one row needs no order: its UPDATE locks it
     stmt = (
-        update(Delivery)
-        .where(Delivery.id.in_(ids), Delivery.state == "queued")
-        .values(state="sending", updated_at=utcnow(), attempts=Delivery.attempts + 1)
+        _moving(ids, "queued", "sending", attempts=Delivery.attempts + 1)
         .returning(Delivery)
-        .execution_options(synchronize_session=False, populate_existing=True)
+        .execution_options(populate_existing=True)
     )
     # Oldest first, so per-number limits let the earlier messages through.
     claimed = sorted(session.scalars(stmt), key=lambda d: (d.created_at, str(d.id)))
@@ -362,12 +368,7 @@ def lock_messages(
     stmt = select(Message).where(Message.id.in_(ids)).order_by(Message.id)
     if decision_only:
         stmt = stmt.options(load_only(*DECISION_COLUMNS))
-    if lock and is_postgres(session):
-        # FOR NO KEY UPDATE: it still serialises deciders, but lets other transactions insert
-        # events and attempts that reference the row (their foreign-key check takes KEY SHARE,
-        # which FOR UPDATE would block: the deadlock the 2,000-message fault suite found).
-        stmt = stmt.with_for_update(key_share=True)
-    return list(session.scalars(stmt))
+    return list(session.scalars(locked(session, stmt) if lock else stmt))
 
 
 def lock_message_rows(session: Session, ids: Sequence[uuid.UUID]) -> None:
@@ -375,7 +376,7 @@ def lock_message_rows(session: Session, ids: Sequence[uuid.UUID]) -> None:
     writers that change a column or two and need no decision."""
     if ids and is_postgres(session):
         stmt = select(Message.id).where(Message.id.in_(ids)).order_by(Message.id)
-        session.execute(stmt.with_for_update(key_share=True)).all()
+        session.execute(locked(session, stmt)).all()
 
 
 def finish_messages(
