@@ -35,6 +35,14 @@ POLICIES = ("push_only", "sms_only", "supplement", "concurrent")
 PUSH_OUT = ("sent", "acked", "opened", "unconfirmed")  # the provider said it took it
 SMS_OUT = ("submitted", "delivered", "undelivered")
 TEMPLATE = {"NOTE": ("notification", "Statement ${n} is ready.")}
+# Recovery timings every scenario stack runs with, so a burst settles within the test.
+TIMINGS = {
+    "NOTIFIER_MAX_COUNTDOWN_SECONDS": "5",
+    # Well above the time a batch takes to be claimed, sent and recorded, also on a busy
+    # 2-core machine: a shorter lease re-queues batches still being sent (duplicates).
+    "NOTIFIER_SENDING_LEASE_SECONDS": "15",
+    "NOTIFIER_REPUBLISH_AFTER_SECONDS": "3",
+}
 
 
 def timeout_for(burst: int = BURST) -> float:

@@ -18,7 +18,7 @@ import pytest
 import redis
 
 from notifier.demo.stack import Stack, free_port
-from tests.e2e.scenarios import BURST, TEMPLATE, burst, measure, timeout_for
+from tests.e2e.scenarios import BURST, TEMPLATE, TIMINGS, burst, measure, timeout_for
 from tests.helpers import approved_catalogue
 from tests.services import fresh_pg_database, service_missing
 
@@ -88,9 +88,7 @@ def stack(broker: PrivateRedis, tmp_path_factory: pytest.TempPathFactory) -> Ite
             "NOTIFIER_DATABASE_URL": db_url,
             "NOTIFIER_BROKER_URL": broker.url,
             "NOTIFIER_BROKER_VISIBILITY_TIMEOUT": "10",
-            "NOTIFIER_MAX_COUNTDOWN_SECONDS": "5",
-            "NOTIFIER_SENDING_LEASE_SECONDS": "15",
-            "NOTIFIER_REPUBLISH_AFTER_SECONDS": "3",
+            **TIMINGS,
         }
         with Stack(Path(tmp_path_factory.mktemp("restart")), overrides) as running:
             approved_catalogue("Bank", TEMPLATE)

@@ -23,7 +23,15 @@ import psycopg
 import pytest
 
 from notifier.demo.stack import Stack, free_port
-from tests.e2e.scenarios import BURST, TEMPLATE, burst, measure, send_with_retry, timeout_for
+from tests.e2e.scenarios import (
+    BURST,
+    TEMPLATE,
+    TIMINGS,
+    burst,
+    measure,
+    send_with_retry,
+    timeout_for,
+)
 from tests.helpers import approved_catalogue
 from tests.services import REDIS_URL, fresh_redis_prefix, service_missing
 
@@ -98,9 +106,7 @@ def stack(database: PrivatePostgres, tmp_path_factory: pytest.TempPathFactory) -
             "NOTIFIER_DATABASE_URL": database.url,
             "NOTIFIER_BROKER_URL": REDIS_URL,
             "NOTIFIER_BROKER_KEY_PREFIX": prefix,
-            "NOTIFIER_MAX_COUNTDOWN_SECONDS": "5",
-            "NOTIFIER_SENDING_LEASE_SECONDS": "15",
-            "NOTIFIER_REPUBLISH_AFTER_SECONDS": "3",
+            **TIMINGS,
             # Reports the API could not take during the outage are asked for soon after.
             "NOTIFIER_SMS_POLL_AFTER_SECONDS": "3",
             "NOTIFIER_MOCK_DLR_RETRY_DELAYS": "1,2,4,8",

@@ -27,7 +27,7 @@ from notifier.mock.proxy import ProxyFaults, ProxyThread
 from notifier.store.db import transaction
 from notifier.store.models import Delivery, Event
 from tests.e2e.conftest import pg_redis_stack, set_faults
-from tests.e2e.scenarios import TEMPLATE, burst, measure, timeout_for
+from tests.e2e.scenarios import TEMPLATE, TIMINGS, burst, measure, timeout_for
 from tests.helpers import approved_catalogue
 
 KILLS = 3
@@ -40,14 +40,10 @@ pytestmark = [pytest.mark.scenario, pytest.mark.timeout(timeout_for())]
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     overrides = {
+        **TIMINGS,
         # Short enough for a test to see both recovery paths: Redis handing back the
         # unacked task, and the sweep re-queuing a delivery claimed by a dead worker.
         "NOTIFIER_BROKER_VISIBILITY_TIMEOUT": "10",
-        "NOTIFIER_MAX_COUNTDOWN_SECONDS": "5",
-        # Well above the time a batch takes to be claimed, sent and recorded, also on a busy
-        # 2-core machine: a shorter lease re-queues batches still being sent (duplicates).
-        "NOTIFIER_SENDING_LEASE_SECONDS": "15",
-        "NOTIFIER_REPUBLISH_AFTER_SECONDS": "3",
         "NOTIFIER_MOCK_DLR_DELAY": "0.1",
         # Slow submits keep SMS in flight when the worker is killed.
         "NOTIFIER_MOCK_CARRIER_LATENCY_MS": "20",
