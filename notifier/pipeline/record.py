@@ -71,8 +71,6 @@ def record_outcomes(
         if current.get(delivery.id) != states.SENDING:
             continue  # someone else (an ack, a DLR) already moved it on
         rows.append(_row(delivery, outcome, success_state, now, result, events))
-        if rows[-1]["state"] not in states.IN_FLIGHT:
-            result.settled.add(delivery.message_id)
     repo.set_outcomes(session, rows)
     repo.add_attempts(session, [_attempt_row(d, o) for d, o in zip(claimed, outcomes, strict=True)])
     repo.invalidate_devices(session, result.invalid_devices)
@@ -125,5 +123,7 @@ def _row(
         if kind is Kind.INVALID_TARGET and delivery.device_id is not None:
             result.invalid_devices[delivery.device_id] = outcome.error_code or "invalid"
             events.append(EventRow(delivery.message_id, "device_invalidated", outcome.error_code))
+    if row["state"] not in states.IN_FLIGHT:
+        result.settled.add(delivery.message_id)
     events.append(EventRow(delivery.message_id, event, detail or _label(outcome), delivery.id))
     return row
