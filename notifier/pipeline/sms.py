@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -133,10 +132,7 @@ def _submit_all(
         with PROVIDER_SECONDS.labels("sms").time():
             return _submit(carrier, d, decision)
 
-    if len(to_send) <= 1:
-        return [one(d) for d in to_send]
-    with ThreadPoolExecutor(min(carrier.concurrency, len(to_send))) as pool:
-        return list(pool.map(one, to_send))
+    return carrier.map(one, to_send)
 
 
 def _hold(

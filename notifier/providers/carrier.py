@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 import requests
 from requests.adapters import HTTPAdapter
 
 from config.settings import get_settings
 from notifier.domain.outcomes import Outcome
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 INVALID_TARGET_CODES = frozenset({"isv.MOBILE_NUMBER_ILLEGAL"})
 # Worth another try later: the carrier's own faults, API throttling, an empty prepaid balance.
@@ -45,6 +49,16 @@ class CarrierClient:
         adapter = HTTPAdapter(pool_connections=1, pool_maxsize=concurrency)
         self.http.mount("http://", adapter)
         self.http.mount("https://", adapter)
+        self._threads: ThreadPoolExecutor | None = None
+
+    def map(self, call: Callable[[T], R], items: Sequence[T]) -> list[R]:
+        """`call` over `items`, up to `concurrency` at once, on threads kept for the life of the
+        client: a batch of submissions does not start threads of its own."""
+        if len(items) <= 1:
+            return [call(item) for item in items]
+        if self._threads is None:  # first used in the worker process, after any fork
+            self._threads = ThreadPoolExecutor(self.concurrency, thread_name_prefix="carrier")
+        return list(self._threads.map(call, items))
 
     def _call(self, path: str, params: dict[str, str]) -> requests.Response:
         return self.http.post(
