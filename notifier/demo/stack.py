@@ -165,8 +165,14 @@ class Stack:
         try:
             for name in names:
                 self.start_server(name)
+            # kombu's filesystem transport rewrites its exchange table file without a lock:
+            # workers declaring their queues at the same moment can read it half-written and
+            # exit (seen in CI). On that broker each worker is ready before the next starts.
+            one_at_a_time = get_settings().uses_filesystem_broker
             for spec in workers:
                 self.start_worker(spec)
+                if one_at_a_time:
+                    self.wait_worker(spec.name)
             for name in names:
                 self._wait_http(
                     name, self.url(name) + ("/healthz" if name == "api" else "/_mock/health")
