@@ -48,7 +48,6 @@ def _lock(session: Session, broadcast_id: uuid.UUID) -> Broadcast | None:
 
 def _rows(b: Broadcast, by_user: dict[str, list[Device]]) -> tuple[list[Any], list[Any]]:
     now = repo.utcnow()
-    due = states.step_due(now, b.receipt_deadline_s, b.expires_at)
     messages, deliveries = [], []
     for user, devices in by_user.items():
         message_id = uuid.uuid4()
@@ -67,7 +66,10 @@ def _rows(b: Broadcast, by_user: dict[str, list[Device]]) -> tuple[list[Any], li
                 "push_options": b.push_options,
                 "sms_params": {},
                 "receipt_deadline_s": b.receipt_deadline_s,
-                "receipt_due_at": due,
+                # Set when the push goes out (push.send_push): a million messages are written
+                # far faster than they are sent, and a clock started here would run out in
+                # the queue.
+                "receipt_due_at": None,
                 "expires_at": b.expires_at,
                 "broadcast_id": b.id,
                 "created_at": now,

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+
+from sqlalchemy.orm import Session
 
 from config.settings import get_settings
 from notifier.domain import states
-from notifier.domain.outcomes import EXPIRED
+from notifier.domain.outcomes import EXPIRED, Kind, Outcome
 from notifier.domain.policy import MessageClass
 from notifier.metrics import PROVIDER_SECONDS
 from notifier.pipeline import publish
-from notifier.pipeline.advance import advance_messages
-from notifier.pipeline.record import record_outcomes
+from notifier.pipeline.advance import advance_messages, progress_of
+from notifier.pipeline.record import Recorded, record_outcomes
 from notifier.providers.gateway import PushGateway, process_gateway
 from notifier.providers.push_job import PushJob
 from notifier.store import repo
@@ -50,17 +53,37 @@ def send_push(delivery_ids: Sequence[uuid.UUID], gateway: PushGateway | None = N
         outcomes = (gateway or process_gateway()).send(
             [_job(d, messages[d.message_id]) for d in live]
         )
+    clocks = _clocks_started(live, outcomes, messages)
     expired = [d for d in claimed if d not in live]
     outcomes += [EXPIRED] * len(expired)
-    result = in_transaction_until(
-        lambda session: record_outcomes(session, live + expired, outcomes, states.SENT), record_by
-    )
+
+    def record(session: Session) -> Recorded:
+        repo.start_clocks(session, clocks)
+        return record_outcomes(session, live + expired, outcomes, states.SENT)
+
+    result = in_transaction_until(record, record_by)
+    for message_id, due in clocks.items():
+        messages[message_id].receipt_due_at = messages[message_id].receipt_due_at or due
     bulk = {d.id: MessageClass(messages[d.message_id].message_class).bulk for d in claimed}
     for delivery_id, delay in result.retries:
         publish.push([delivery_id], countdown=delay, bulk=bulk[delivery_id])
     _schedule_receipt_checks([messages[d.message_id] for d in result.sent])
     advance_messages(sorted(result.settled))
     return len(claimed)
+
+
+def _clocks_started(
+    live: Sequence[Delivery], outcomes: Sequence[Outcome], messages: Mapping[uuid.UUID, Message]
+) -> dict[uuid.UUID, datetime]:
+    """Receipt deadlines that start now: of messages sent whose step had no deadline yet."""
+    now = repo.utcnow()
+    dues: dict[uuid.UUID, datetime] = {}
+    for delivery, outcome in zip(live, outcomes, strict=True):
+        m = messages[delivery.message_id]
+        if outcome.kind is Kind.SENT and m.receipt_due_at is None:
+            deadline = progress_of(m).plan[m.step].deadline
+            dues[m.id] = states.step_due(now, deadline, m.expires_at)
+    return dues
 
 
 def _schedule_receipt_checks(sent: Sequence[Message]) -> None:

@@ -379,6 +379,23 @@ def lock_message_rows(session: Session, ids: Sequence[uuid.UUID]) -> None:
         session.execute(locked(session, stmt)).all()
 
 
+def start_clocks(session: Session, dues: Mapping[uuid.UUID, datetime]) -> None:
+    """Set the receipt deadline of messages whose step waits for its first send to start the
+    clock (a broadcast's: fan-out writes far faster than pushes go out). The first send sets
+    it; later ones keep it. Messages are locked first, as every writer does, in id order."""
+    if not dues:
+        return
+    ids = sorted(dues)
+    lock_message_rows(session, ids)
+    t = cast(Table, Message.__table__)
+    stmt = (
+        update(t)
+        .where(t.c.id == bindparam("_id", type_=t.c.id.type), t.c.receipt_due_at.is_(None))
+        .values(receipt_due_at=bindparam("_due", type_=t.c.receipt_due_at.type))
+    )
+    session.execute(stmt, [{"_id": i, "_due": dues[i]} for i in ids])
+
+
 def finish_messages(
     session: Session, message_ids: Sequence[uuid.UUID], state: str, from_state: str = "accepted"
 ) -> list[uuid.UUID]:
@@ -397,7 +414,8 @@ def finish_messages(
 
 
 def mark_published(session: Session, message_ids: Sequence[uuid.UUID]) -> None:
-    lock_message_rows(session, message_ids)  # in id order, as every other writer of messages
+    if len(message_ids) > 1:  # in id order, as every other writer; one row its UPDATE locks
+        lock_message_rows(session, message_ids)
     session.execute(
         update(Message)
         .where(Message.id.in_(message_ids), Message.published_at.is_(None))

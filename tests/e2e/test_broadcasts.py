@@ -4,10 +4,16 @@ queryable while it runs, every message in its user's inbox."""
 from __future__ import annotations
 
 import secrets
+import uuid
 from collections import Counter
+from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import select
+
 from notifier import producer
+from notifier.store.db import transaction
+from notifier.store.models import Delivery, Message
 from tests.e2e.conftest import wait_for
 from tests.e2e.flows import token
 
@@ -52,5 +58,20 @@ def test_broadcast_to_a_tagged_segment_reaches_each_device_once(stack):
     tagged = [t for i, t in enumerate(tokens) if i % 4]
     assert [t for t in tagged if seen[t] != 1] == []  # each reached exactly once
     assert [t for i, t in enumerate(tokens) if not i % 4 and seen[t]] == []  # others never
+    # each receipt clock started when its push went out, not when the fan-out wrote it
+    pushed_at = {
+        r["token"]: r["received_at"] for r in stack.received("apns") + stack.received("fcm")
+    }
+    broadcast_id = uuid.UUID(accepted.json()["broadcast_id"])
+    with transaction() as s:
+        rows = s.execute(
+            select(Delivery.target, Message.receipt_due_at, Message.receipt_deadline_s)
+            .join(Message, Message.id == Delivery.message_id)
+            .where(Message.broadcast_id == broadcast_id)
+        ).all()
+    assert len(rows) == planned
+    started = {t: due - timedelta(seconds=deadline) for t, due, deadline in rows if due}
+    assert len(started) == planned
+    assert [t for t, at in started.items() if at.timestamp() < pushed_at[t]] == []
     inbox = stack.api("GET", f"/v1/users/{users[1]}/inbox").json()
     assert [i["title"] for i in inbox["items"]] == ["Sale"]
