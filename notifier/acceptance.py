@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from sqlalchemy.orm import Session
 
@@ -38,12 +39,17 @@ def limits(settings: Settings) -> Limits:
     )
 
 
+class Accepted(NamedTuple):
+    message: Message
+    deliveries: list[Delivery]
+
+
 def accept(
     session: Session,
     req: SendRequest,
     settings: Settings,
     about_device: uuid.UUID | None = None,
-) -> Message:
+) -> Accepted:
     """Write the message and its deliveries; raises InvalidInput before writing anything."""
     user = session.get(User, req.user_id)
     if user is None:
@@ -60,7 +66,8 @@ def accept(
     message.about_device = about_device
     session.add(message)
     session.flush()
-    session.add_all(_deliveries(message, req, first, devices, user, sms))
+    deliveries = _deliveries(message, req, first, devices, user, sms)
+    session.add_all(deliveries)
     events = [EventRow(message.id, "accepted", f"{req.policy} {req.message_class}")]
     events += [
         EventRow(
@@ -71,7 +78,7 @@ def accept(
         for d in withheld
     ]
     repo.add_events(session, events, now)
-    return message
+    return Accepted(message, deliveries)
 
 
 def _push_targets(
@@ -198,6 +205,13 @@ def publish_new(message_ids: Sequence[uuid.UUID]) -> None:
     with transaction() as session:
         deliveries = repo.deliveries_of(session, message_ids)
         messages = repo.lock_messages(session, message_ids, lock=False)
+    publish_accepted(messages, deliveries)
+
+
+def publish_accepted(messages: Sequence[Message], deliveries: Sequence[Delivery]) -> None:
+    """publish_new for rows its caller still holds from the committed transaction (as the
+    producer does): the same, without reading them back."""
+    message_ids = [m.id for m in messages]
     bulk = {m.id for m in messages if MessageClass(m.message_class).bulk}
     ok = publish.deliveries(
         publish.Job(d.id, d.channel, d.message_id in bulk)

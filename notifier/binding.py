@@ -84,7 +84,8 @@ def _notice(
     )
     try:
         with session.begin_nested():
-            message = acceptance.accept(session, req, settings, device.id if device else None)
+            about = device.id if device else None
+            message = acceptance.accept(session, req, settings, about).message
     except InvalidInput as exc:
         log.error("security notice for user %s not sent: %s", user.id, exc)
         return None

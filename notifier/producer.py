@@ -90,8 +90,8 @@ def send_request(req: SendRequest) -> uuid.UUID:
         raise Unavailable(
             f"database unavailable, retry (with the same idempotency key): {exc}"
         ) from exc
-    if fresh:
-        acceptance.publish_new([message_id])
+    if fresh is not None:
+        acceptance.publish_accepted([fresh.message], fresh.deliveries)
     return message_id
 
 
@@ -106,12 +106,14 @@ def _existing(session: Session, req: SendRequest) -> uuid.UUID | None:
     return found.id
 
 
-def _accept(req: SendRequest) -> tuple[uuid.UUID, bool]:
+def _accept(req: SendRequest) -> tuple[uuid.UUID, acceptance.Accepted | None]:
+    """The message id, and the rows written when the message is new (None for a repeat)."""
     with transaction() as session:
         existing = _existing(session, req)
         if existing is not None:
-            return existing, False
-        return acceptance.accept(session, req, get_settings()).id, True
+            return existing, None
+        accepted = acceptance.accept(session, req, get_settings())
+        return accepted.message.id, accepted
 
 
 def ack(delivery_id: str, kind: str = "received") -> bool:
