@@ -66,6 +66,9 @@ class Settings:
     fcm_url: str = "https://fcm.googleapis.com"
     fcm_service_account_file: str | None = None
     push_concurrency: int = 100
+    # Longest a bulk batch (push_bulk, sms_bulk) waits while transactional tasks wait in the
+    # broker (notifier.give_way); 0 turns giving way off.
+    bulk_give_way_max_seconds: float = 2.0
     push_timeout_seconds: float = 10.0
 
     carrier_url: str = "http://127.0.0.1:8003"

@@ -35,6 +35,11 @@ PROVIDER_SECONDS = Histogram(
 SMS_PARTS = Counter("notifier_sms_parts", "SMS parts the carrier took", ["template"])
 SMS_COST = Counter("notifier_sms_cost", "Cost of the SMS the carrier took", ["template"])
 QUEUE_DEPTH = Gauge("notifier_queue_depth", "Tasks waiting in each broker queue", ["queue"])
+GAVE_WAY = Counter(
+    "notifier_bulk_gave_way_seconds",
+    "Seconds bulk lanes held a batch back while transactional tasks waited",
+    ["lane"],
+)
 
 
 def serve_worker_metrics(port: int) -> None:
@@ -44,28 +49,11 @@ def serve_worker_metrics(port: int) -> None:
     start_http_server(port, addr="0.0.0.0", registry=registry)
 
 
-def queue_depths() -> dict[str, int]:
-    """Tasks waiting per queue, read from the broker (Redis lists, or the filesystem folder)."""
-    from config.celery_app import QUEUES
-    from config.settings import get_settings
-
-    settings = get_settings()
-    if settings.uses_filesystem_broker:
-        folder = settings.broker_folder
-        return {q: sum(1 for _ in folder.glob(f"*.{q}.msg")) for q in QUEUES}
-    import redis
-
-    client = redis.Redis.from_url(settings.broker, socket_connect_timeout=2, socket_timeout=2)
-    try:
-        prefix = settings.broker_key_prefix
-        return {q: int(client.llen(f"{prefix}{q}")) for q in QUEUES}
-    finally:
-        client.close()
-
-
 def exposition() -> bytes:
     """This process's metrics, with the queue depths read now."""
     from prometheus_client import REGISTRY
+
+    from notifier.queue_depth import queue_depths
 
     try:
         for queue, depth in queue_depths().items():

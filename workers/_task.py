@@ -23,3 +23,11 @@ def task(name: str, retry_when_database_away: bool = True) -> Callable[[Callable
         retry_jitter=True,
         max_retries=20,
     )
+
+
+def on_bulk_lane() -> bool:
+    """Whether the running task was taken from a bulk lane (push_bulk, sms_bulk)."""
+    from celery import current_task
+
+    info = current_task.request.delivery_info if current_task else None
+    return str((info or {}).get("routing_key") or "").endswith("_bulk")

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from config.celery_app import SMS_POLL, SMS_SEND
+from notifier.give_way import give_way
 from notifier.pipeline.sms import send_sms
 from notifier.pipeline.sms_poll import poll_reports
 from workers._ids import parse_ids
-from workers._task import task
+from workers._task import on_bulk_lane, task
 
 
 @task(SMS_SEND)
 def send(delivery_ids: list[str]) -> int:
+    if on_bulk_lane():
+        give_way("sms_bulk")
     return send_sms(parse_ids(delivery_ids))
 
 

@@ -1,0 +1,43 @@
+"""How many tasks wait in broker queues: for the metrics page, and for bulk lanes deciding
+whether to give way (notifier.give_way), which asks before every batch."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+
+import redis
+
+from config.settings import get_settings
+
+
+@functools.lru_cache(maxsize=4)
+def _client(url: str) -> redis.Redis:
+    # One client (and connection pool) per process: the bulk lanes ask before every batch.
+    # redis-py notices a fork and opens fresh connections in the child.
+    return redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+
+
+def readable() -> bool:
+    """Whether this broker's queue depths can be read (Redis lists, the filesystem folder)."""
+    broker = get_settings().broker
+    return broker.startswith(("redis://", "rediss://", "unix://", "filesystem://"))
+
+
+def queue_depths(queues: Sequence[str] | None = None) -> dict[str, int]:
+    """Tasks waiting per queue (all of notifier's when not told); ValueError for a broker
+    whose depths cannot be read here."""
+    from config.celery_app import QUEUES
+
+    settings = get_settings()
+    names = list(queues or QUEUES)
+    if settings.uses_filesystem_broker:
+        folder = settings.broker_folder
+        return {q: sum(1 for _ in folder.glob(f"*.{q}.msg")) for q in names}
+    if not readable():
+        scheme = settings.broker.split(":", 1)[0]
+        raise ValueError(f"queue depths are read from Redis or the filesystem, not {scheme}")
+    pipe = _client(settings.broker).pipeline(transaction=False)
+    for q in names:
+        pipe.llen(f"{settings.broker_key_prefix}{q}")
+    return {q: int(n) for q, n in zip(names, pipe.execute(), strict=True)}

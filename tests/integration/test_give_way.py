@@ -1,0 +1,70 @@
+"""Bulk lanes give way while transactional tasks wait in the broker, for a bounded time."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from config.settings import get_settings
+from notifier.give_way import give_way
+from notifier.queue_depth import queue_depths
+from tests.services import REDIS_URL
+
+
+@pytest.fixture
+def on_redis(env: pytest.MonkeyPatch, redis_prefix: str) -> Iterator[redis.Redis]:
+    env.setenv("NOTIFIER_BROKER_URL", REDIS_URL)
+    env.setenv("NOTIFIER_BROKER_KEY_PREFIX", redis_prefix)
+    env.setenv("NOTIFIER_BULK_GIVE_WAY_MAX_SECONDS", "1.5")
+    get_settings.cache_clear()
+    client = redis.Redis.from_url(REDIS_URL)
+    yield client
+    client.close()
+
+
+def test_nothing_waiting_costs_no_wait(on_redis):
+    assert give_way("push_bulk") == 0.0
+
+
+def test_a_bulk_batch_waits_until_the_transactional_queue_drains(on_redis, redis_prefix):
+    on_redis.rpush(f"{redis_prefix}push", b"a one-time code")
+    assert queue_depths(["push", "push_bulk"]) == {"push": 1, "push_bulk": 0}
+
+    def drain() -> None:
+        time.sleep(0.3)
+        on_redis.delete(f"{redis_prefix}push")
+
+    threading.Thread(target=drain).start()
+    waited = give_way("push_bulk")
+    assert 0.25 < waited < 1.0
+
+
+def test_a_campaign_always_moves_waits_are_capped(on_redis, redis_prefix):
+    on_redis.rpush(f"{redis_prefix}sms", b"a transactional sms that nobody takes")
+    started = time.monotonic()
+    waited = give_way("sms_bulk")
+    assert 1.5 <= waited < 1.8
+    assert time.monotonic() - started < 2.0
+
+
+def test_filesystem_broker_and_switched_off(env, tmp_path):
+    env.setenv("NOTIFIER_HOME", str(tmp_path))
+    env.setenv("NOTIFIER_BULK_GIVE_WAY_MAX_SECONDS", "0.2")
+    folder = get_settings().broker_folder
+    folder.mkdir(parents=True)
+    (folder / "0001.push.msg").write_text("{}")
+    assert 0.2 <= give_way("push_bulk") < 0.5
+    env.setenv("NOTIFIER_BULK_GIVE_WAY_MAX_SECONDS", "0")
+    get_settings.cache_clear()
+    assert give_way("push_bulk") == 0.0
+
+
+def test_an_unreadable_broker_never_holds_a_batch(env):
+    env.setenv("NOTIFIER_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//")
+    assert give_way("push_bulk") == 0.0
+    with pytest.raises(ValueError, match="not amqp"):
+        queue_depths(["push"])
