@@ -69,6 +69,8 @@ class Settings:
     # Longest a bulk batch (push_bulk, sms_bulk) waits while transactional tasks wait in the
     # broker (notifier.give_way); 0 turns giving way off.
     bulk_give_way_max_seconds: float = 2.0
+    # How long an API process trusts a live API key it has looked up (0: every request asks).
+    api_key_cache_seconds: float = 5.0
     push_timeout_seconds: float = 10.0
 
     carrier_url: str = "http://127.0.0.1:8003"

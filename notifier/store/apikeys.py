@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
+import time
 from dataclasses import dataclass
 
 from sqlalchemy import select, update
 
+from config.settings import get_settings
 from notifier.domain.errors import InvalidInput
 from notifier.store import repo
 from notifier.store.db import transaction
@@ -49,16 +52,43 @@ def create_key(name: str, scopes: list[str], user_id: str | None = None) -> str:
     return key
 
 
+# Live keys recently seen, per process: every device posts its own acks, so without this each
+# request would spend a transaction on the key before its real work. Only live keys are kept
+# (a key created a moment ago works at once); a revoked one stops within the TTL.
+_CACHE_LIMIT = 10_000
+_seen: dict[str, tuple[float, Caller]] = {}
+_seen_lock = threading.Lock()
+
+
 def caller_of(key: str) -> Caller | None:
     """Who a live key speaks for, or None for an unknown or revoked one."""
+    digest = _hash(key)
+    ttl = get_settings().api_key_cache_seconds
+    now = time.monotonic()
+    with _seen_lock:
+        hit = _seen.get(digest) if ttl > 0 else None
+    if hit is not None and now < hit[0]:
+        return hit[1]
     with transaction() as session:
         row = session.scalars(
-            select(ApiKey).where(ApiKey.key_hash == _hash(key), ApiKey.revoked_at.is_(None))
+            select(ApiKey).where(ApiKey.key_hash == digest, ApiKey.revoked_at.is_(None))
         ).one_or_none()
-        return Caller(frozenset(row.scopes.split(",")), row.user_id) if row else None
+        caller = Caller(frozenset(row.scopes.split(",")), row.user_id) if row else None
+    with _seen_lock:
+        if caller is None or ttl <= 0:
+            _seen.pop(digest, None)
+        else:
+            if len(_seen) >= _CACHE_LIMIT:
+                _seen.clear()
+            _seen[digest] = (now + ttl, caller)
+    return caller
 
 
 def revoke(prefix: str) -> int:
+    """Revoke the live keys with this prefix: at once in this process, within
+    NOTIFIER_API_KEY_CACHE_SECONDS in API processes that used them a moment ago."""
+    with _seen_lock:
+        _seen.clear()
     with transaction() as session:
         result = session.execute(
             update(ApiKey)

@@ -5,6 +5,7 @@ import uuid
 
 from click.testing import CliRunner
 
+from config.settings import get_settings
 from notifier.cli import main
 from notifier.store import migrate
 
@@ -52,6 +53,32 @@ def test_api_keys_are_shown_once_and_revocable(migrated):
     assert run("apikey", "revoke", prefix) == (0, "revoked 1 key(s)\n")
     assert apikeys.caller_of(key) is None
     assert run("apikey", "create", "x", "--scope", "root")[0] == 2
+
+
+def test_an_api_process_trusts_a_looked_up_key_for_the_cache_ttl(migrated, env):
+    from sqlalchemy import update
+
+    from notifier.store import apikeys
+    from notifier.store.db import transaction
+    from notifier.store.models import ApiKey
+    from notifier.store.repo import utcnow
+
+    key = apikeys.create_key("app", ["device"])
+    assert apikeys.caller_of(key) is not None
+
+    def revoke_elsewhere() -> None:  # as another process (the CLI) would
+        with transaction() as session:
+            session.execute(update(ApiKey).values(revoked_at=utcnow()))
+
+    revoke_elsewhere()
+    assert apikeys.caller_of(key) is not None  # cached: within NOTIFIER_API_KEY_CACHE_SECONDS
+    env.setenv("NOTIFIER_API_KEY_CACHE_SECONDS", "0")
+    get_settings.cache_clear()
+    assert apikeys.caller_of(key) is None  # asked again: revoked
+    again = apikeys.create_key("app2", ["device"])
+    assert apikeys.caller_of(again) is not None
+    revoke_elsewhere()
+    assert apikeys.caller_of(again) is None  # TTL 0: every request asks
 
 
 def test_device_keys_can_be_bound_to_one_user(migrated):
