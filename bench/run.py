@@ -159,14 +159,15 @@ def wait_count(count: Callable[[], int], n: int, what: str, timeout: float) -> N
     """Wait for `count()` to reach n. Each count is a query over the whole broadcast, work
     the database does instead of the system under test, so it is not polled at a fixed
     rate: between polls the harness sleeps half the time the rate so far says is left
-    (50 ms to 2 s), which keeps the end time exact to 50 ms at a handful of queries."""
+    (50 ms up to 2 s, or 20 s for a million, whose count takes seconds of its own), which
+    keeps the end time exact to 50 ms at a handful of queries."""
     started = time.monotonic()
     while (done := count()) < n:
         elapsed = time.monotonic() - started
         if elapsed > timeout:
             raise RuntimeError(f"bench: gave up waiting {timeout:.0f} s for {what}")
         left = (n - done) * elapsed / done if done else 1.0
-        time.sleep(min(2.0, max(0.05, left / 2)))
+        time.sleep(min(max(2.0, n / 50_000), max(0.05, left / 2)))
 
 
 def open_count(broadcast_id: uuid.UUID) -> int:

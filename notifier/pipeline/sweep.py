@@ -1,7 +1,8 @@
 """The maintenance sweep (run by beat): the safety net under publish-after-commit and countdowns.
 
 - messages committed but never published (crash or broker outage between commit and publish);
-- queued deliveries nobody picked up for a while (a lost publish of a retry or fallback);
+- queued deliveries nobody picked up for a while (a lost publish of a retry or fallback); on a
+  bulk lane only once its queue has drained (a broadcast's backlog still reaches the rest);
 - receipt deadlines that passed without a check having run (deadline beyond the countdown cap,
   or the check's task was lost);
 - messages whose deliveries all ended but which were never finished (the advance after the
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import redis
 from sqlalchemy import ColumnElement, Select, and_, or_, select
 
 from config.settings import get_settings
@@ -27,6 +29,7 @@ from notifier.domain import states
 from notifier.domain.policy import MessageClass
 from notifier.pipeline import publish
 from notifier.pipeline.advance import advance_messages
+from notifier.queue_depth import queue_depths, readable
 from notifier.store import repo
 from notifier.store import sms as sms_store
 from notifier.store.db import transaction
@@ -79,6 +82,36 @@ def _reclaim(now: datetime) -> list[publish.Job]:
     return [_job(s) for s in stuck if s.id in moved]
 
 
+def _stale(cutoff: datetime) -> ColumnElement[bool]:
+    """Queued deliveries nobody touched since `cutoff` (nor due for a retry before it)."""
+    return and_(
+        Delivery.state == states.QUEUED,
+        Delivery.updated_at < cutoff,
+        or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at < cutoff),
+    )
+
+
+BULK_CLASSES = [c.value for c in MessageClass if c.bulk]
+
+
+def _lanes_to_check() -> list[ColumnElement[bool]]:
+    """Which lanes' stale deliveries to re-publish. Transactional ones always, and first, so a
+    campaign's backlog never hides a lost one-time code from the sweep's batch. A bulk lane
+    only while its queue is empty: a million-recipient broadcast keeps deliveries queued for
+    minutes behind tasks that will still reach them, and re-publishing those would only add
+    duplicate tasks and row writes to the backlog. Once the queue drains, what is still queued
+    was lost and goes out again."""
+    lanes: list[ColumnElement[bool]] = [Message.message_class.not_in(BULK_CLASSES)]
+    try:
+        depths = queue_depths(["push_bulk", "sms_bulk"]) if readable() else {}
+    except (redis.RedisError, OSError):
+        depths = {}  # the broker away: the publish would fail as well; try as before
+    for channel in (states.PUSH, states.SMS):
+        if not depths.get(f"{channel}_bulk"):
+            lanes.append(and_(Message.message_class.in_(BULK_CLASSES), Delivery.channel == channel))
+    return lanes
+
+
 def _stalled_broadcasts(cutoff: datetime) -> list[uuid.UUID]:
     """Fan-outs nobody advanced for a while (publish lost, worker gone): started again; the
     cursor makes a second runner harmless."""
@@ -102,15 +135,8 @@ def sweep(stale_after: float | None = None) -> SweepResult:
         unpublished = repo.unpublished_messages(session, cutoff, BATCH)
         stale = [
             _job(row)
-            for row in session.execute(
-                _jobs(
-                    and_(
-                        Delivery.state == states.QUEUED,
-                        Delivery.updated_at < cutoff,
-                        or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at < cutoff),
-                    )
-                )
-            )
+            for lane in _lanes_to_check()
+            for row in session.execute(_jobs(and_(_stale(cutoff), lane)))
         ]
         unpublished_deliveries = [
             _job(row)

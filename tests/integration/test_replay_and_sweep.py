@@ -165,3 +165,25 @@ def test_a_message_whose_last_advance_was_lost_is_finished_by_the_sweep(sms_setu
         message = s.get(Message, d.message_id)
         assert message is not None and message.state == "delivered"
     assert sweep().overdue_messages == 0
+
+
+def test_the_sweep_leaves_a_campaign_backlog_alone_but_not_lost_codes(migrated):
+    """Stale queued bulk deliveries are re-published only once their lane's queue is empty
+    (a broadcast's backlog still reaches them); transactional ones always."""
+    producer.bind_device("ann", "apns", "ab" * 32)
+    promo = producer.send(
+        "ann", policy="push_only", push={"body": "sale"}, message_class="promotional"
+    )
+    code = producer.send("ann", policy="push_only", push={"body": "code"})
+    assert (published("push_bulk"), published("push")) == (1, 1)
+    # both tasks still wait in their queues: only the transactional one is sent again
+    assert sweep(stale_after=0).republished_deliveries == 1
+    assert (published("push_bulk"), published("push")) == (1, 2)
+    # the campaign's queue drained without reaching the delivery: its task was lost
+    for task in get_settings().broker_folder.glob("*.push_bulk.msg"):
+        task.unlink()
+    assert sweep(stale_after=0).republished_deliveries == 2
+    assert (published("push_bulk"), published("push")) == (1, 3)
+    with transaction() as s:
+        queued = s.scalars(select(Delivery.message_id).where(Delivery.state == "queued")).all()
+    assert sorted(queued) == sorted([promo, code])
