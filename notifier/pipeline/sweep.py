@@ -16,13 +16,14 @@ Re-publishing is always safe: a task that finds nothing to claim does nothing.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import redis
-from sqlalchemy import ColumnElement, Select, and_, or_, select
+from sqlalchemy import ColumnElement, Select, and_, or_, select, text
 
 from config.settings import get_settings
 from notifier.domain import states
@@ -32,11 +33,14 @@ from notifier.pipeline.advance import advance_messages
 from notifier.queue_depth import queue_depths, readable
 from notifier.store import repo
 from notifier.store import sms as sms_store
-from notifier.store.db import transaction
+from notifier.store.db import is_postgres, transaction
 from notifier.store.models import Broadcast, Delivery, Message
 from notifier.store.repo import EventRow
 
+log = logging.getLogger(__name__)
+
 BATCH = 500
+_server_checked = False
 
 
 @dataclass(frozen=True)
@@ -125,7 +129,23 @@ def _stalled_broadcasts(cutoff: datetime) -> list[uuid.UUID]:
         )
 
 
+def _check_server() -> None:
+    """Once per process: say loudly when PostgreSQL will not vacuum notifier's tables."""
+    global _server_checked
+    if _server_checked:
+        return
+    _server_checked = True
+    with transaction() as session:
+        if is_postgres(session) and session.execute(text("SHOW autovacuum")).scalar() == "off":
+            log.warning(
+                "autovacuum is off on this PostgreSQL server: every send, ack and retry "
+                "updates rows, and without vacuum their dead versions pile up and slow every "
+                "query down over hours; turn it on (or run VACUUM ANALYZE on a schedule)"
+            )
+
+
 def sweep(stale_after: float | None = None) -> SweepResult:
+    _check_server()
     now = repo.utcnow()
     if stale_after is None:
         stale_after = get_settings().republish_after_seconds

@@ -187,3 +187,21 @@ def test_the_sweep_leaves_a_campaign_backlog_alone_but_not_lost_codes(migrated):
     with transaction() as s:
         queued = s.scalars(select(Delivery.message_id).where(Delivery.state == "queued")).all()
     assert sorted(queued) == sorted([promo, code])
+
+
+def test_the_sweep_says_once_when_the_server_will_not_vacuum(migrated, caplog, monkeypatch):
+    import logging
+
+    from sqlalchemy import text
+
+    from notifier.pipeline import sweep as sweep_module
+    from notifier.store.db import is_postgres
+
+    monkeypatch.setattr(sweep_module, "_server_checked", False)
+    with caplog.at_level(logging.WARNING, logger="notifier.pipeline.sweep"):
+        sweep()
+        sweep()
+    warned = [r for r in caplog.records if "autovacuum is off" in r.getMessage()]
+    with transaction() as s:
+        off = is_postgres(s) and s.execute(text("SHOW autovacuum")).scalar() == "off"
+    assert len(warned) == (1 if off else 0)
