@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -57,12 +57,21 @@ def progress_of(message: Message) -> states.Progress:
     )
 
 
-def advance_messages(message_ids: Sequence[uuid.UUID], now: datetime | None = None) -> None:
+# Moves a caller makes on the locked picture before the decision (an ack batch moving its
+# deliveries): gets the session and every locked delivery by message, updates the objects of
+# the rows it moved, and returns the events to write.
+Moves = Callable[[Session, dict[uuid.UUID, list[Delivery]]], list[EventRow]]
+
+
+def advance_messages(
+    message_ids: Sequence[uuid.UUID], now: datetime | None = None, first: Moves | None = None
+) -> None:
     """Decide and apply the next steps of each message; publishes started steps after commit.
 
     Messages and their deliveries are locked first (in id order), so the picture each decision
     is made on cannot change under it; the decisions are then applied as a handful of
-    set-based statements, not one per message.
+    set-based statements, not one per message. `first` moves rows on that locked picture in
+    the same transaction, before deciding (acks: one transaction instead of two).
     """
     if not message_ids:
         return
@@ -72,9 +81,14 @@ def advance_messages(message_ids: Sequence[uuid.UUID], now: datetime | None = No
         locked = repo.lock_messages(session, message_ids, decision_only=True)
         messages = [m for m in locked if m.state == states.ACCEPTED]
         late = [m.id for m in locked if m.state == states.UNCONFIRMED]
+        # A caller's moves may touch deliveries of finished messages too (an open reported
+        # after the message was delivered), so then every locked message's rows are locked.
+        of = [m.id for m in locked] if first else [m.id for m in messages] + late
         by_message: dict[uuid.UUID, list[Delivery]] = defaultdict(list)
-        for d in repo.lock_deliveries_of(session, [m.id for m in messages] + late):
+        for d in repo.lock_deliveries_of(session, of):
             by_message[d.message_id].append(d)
+        if first:
+            applied.events += first(session, by_message)
         for message in messages:
             _decide(message, by_message[message.id], now, applied)
         _apply(session, applied, {m.id: m for m in messages})

@@ -7,12 +7,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+
 from notifier.domain import states
 from notifier.domain.errors import InvalidInput
 from notifier.metrics import ACKS
 from notifier.pipeline.advance import advance_messages
 from notifier.store import repo
 from notifier.store.db import transaction
+from notifier.store.models import Delivery
 from notifier.store.repo import EventRow
 
 # An ack may overtake the worker's own "sent" record; a late one still counts after the deadline.
@@ -37,29 +41,34 @@ def record_acks(acks: Sequence[tuple[str, str]], only_user: str | None = None) -
     """Record device receipts `(delivery_id, kind)`; repeats and unknown ids are harmless.
 
     `received` moves a push to acked, `opened` to opened (also straight from sent: an app may
-    report the open without the arrival).
+    report the open without the arrival). The moves and the decision they lead to (the
+    message delivered, a fallback withdrawn) are one transaction: every device posts its own
+    acks, so this is the API's busiest path.
     """
     parsed = [(_uuid(raw, f"acks[{i}].delivery_id"), kind) for i, (raw, kind) in enumerate(acks)]
-    accepted = 0
     with transaction() as session:
-        if only_user is not None:
-            mine = set(repo.deliveries_of_user(session, [i for i, _ in parsed], only_user))
-            parsed = [(i, k) for i, k in parsed if i in mine]
-        repo.lock_deliveries(session, [i for i, _ in parsed])
+        owners = repo.owners_of(session, [i for i, _ in parsed], only_user)
+    accepted = 0
+
+    def move(session: Session, by_message: dict[uuid.UUID, list[Delivery]]) -> list[EventRow]:
+        nonlocal accepted
+        rows = {d.id: d for ds in by_message.values() for d in ds}
         events: list[EventRow] = []
-        touched: set[uuid.UUID] = set()
         for kind, expected, new_state in (
             ("received", ACKABLE, states.ACKED),
             ("opened", (*ACKABLE, states.ACKED), states.OPENED),
         ):
-            ids = [i for i, k in parsed if k == kind]
+            ids = [i for i, k in parsed if k == kind and i in owners]
             moved = repo.transition_of_messages(session, ids, expected, new_state)
-            events += [EventRow(message_id, new_state, kind, i) for i, message_id in moved]
-            touched.update(message_id for _, message_id in moved)
+            for delivery_id, message_id in moved:
+                # The decision reads the new state; the row itself was written just now.
+                set_committed_value(rows[delivery_id], "state", new_state)
+                events.append(EventRow(message_id, new_state, kind, delivery_id))
             accepted += len(moved)
             ACKS.labels(kind).inc(len(moved))
-        repo.add_events(session, events)
-    advance_messages(sorted(touched))
+        return events
+
+    advance_messages(sorted(set(owners.values())), first=move)
     return IngestResult(accepted, len(acks) - accepted)
 
 

@@ -238,16 +238,19 @@ def deliveries_of(session: Session, message_ids: Sequence[uuid.UUID]) -> list[De
     )
 
 
-def deliveries_of_user(session: Session, ids: Sequence[uuid.UUID], user_id: str) -> list[uuid.UUID]:
-    """Which of these deliveries belong to messages of this user."""
+def owners_of(
+    session: Session, ids: Sequence[uuid.UUID], user_id: str | None = None
+) -> dict[uuid.UUID, uuid.UUID]:
+    """The message of each of these deliveries that exists (and, with `user_id`, belongs to a
+    message of that user); read without locking."""
     if not ids:
-        return []
-    stmt = (
-        select(Delivery.id)
-        .join(Message, Message.id == Delivery.message_id)
-        .where(Delivery.id.in_(ids), Message.user_id == user_id)
-    )
-    return list(session.scalars(stmt))
+        return {}
+    stmt = select(Delivery.id, Delivery.message_id).where(Delivery.id.in_(set(ids)))
+    if user_id is not None:
+        stmt = stmt.join(Message, Message.id == Delivery.message_id).where(
+            Message.user_id == user_id
+        )
+    return {row.id: row.message_id for row in session.execute(stmt)}
 
 
 def load_deliveries(session: Session, ids: Sequence[uuid.UUID]) -> list[Delivery]:
