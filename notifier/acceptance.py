@@ -201,7 +201,9 @@ def _deliveries(
 
 
 def publish_new(message_ids: Sequence[uuid.UUID]) -> None:
-    """Publish the first step of freshly committed messages; the sweep covers a failure."""
+    """Publish the first step of freshly committed messages. Nothing records that the publish
+    happened: a queued delivery nobody picks up is re-published by the sweep, whether its
+    publish failed, the process died before it, or the task was lost in the broker."""
     with transaction() as session:
         deliveries = repo.deliveries_of(session, message_ids)
         messages = repo.lock_messages(session, message_ids, lock=False)
@@ -211,17 +213,13 @@ def publish_new(message_ids: Sequence[uuid.UUID]) -> None:
 def publish_accepted(messages: Sequence[Message], deliveries: Sequence[Delivery]) -> None:
     """publish_new for rows its caller still holds from the committed transaction (as the
     producer does): the same, without reading them back."""
-    message_ids = [m.id for m in messages]
     bulk = {m.id for m in messages if MessageClass(m.message_class).bulk}
-    ok = publish.deliveries(
+    publish.deliveries(
         publish.Job(d.id, d.channel, d.message_id in bulk)
         for d in deliveries
         if d.state == states.QUEUED
     )
     _time_sms_steps(messages, deliveries)
-    if ok:
-        with transaction() as session:
-            repo.mark_published(session, message_ids)
 
 
 def _time_sms_steps(messages: Sequence[Message], deliveries: Sequence[Delivery]) -> None:

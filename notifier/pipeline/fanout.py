@@ -124,9 +124,10 @@ def fan_out_chunk(broadcast_id: uuid.UUID, size: int = CHUNK) -> Chunk:
 
 
 def publish_chunk(chunk: Chunk) -> None:
-    if chunk.deliveries and publish.push(chunk.deliveries, bulk=chunk.bulk):
-        with transaction() as session:
-            repo.mark_published(session, chunk.messages)
+    """One batch task for the chunk; if the publish is lost, the sweep re-publishes the
+    chunk's deliveries once the bulk lane's queue has drained."""
+    if chunk.deliveries:
+        publish.push(chunk.deliveries, bulk=chunk.bulk)
 
 
 def fan_out(broadcast_id: uuid.UUID, budget: float = SLICE_SECONDS) -> bool:

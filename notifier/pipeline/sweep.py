@@ -1,7 +1,7 @@
 """The maintenance sweep (run by beat): the safety net under publish-after-commit and countdowns.
 
-- messages committed but never published (crash or broker outage between commit and publish);
-- queued deliveries nobody picked up for a while (a lost publish of a retry or fallback); on a
+- queued deliveries nobody picked up for a while: committed but never published (a crash or
+  broker outage between commit and publish), or a lost publish of a retry or fallback; on a
   bulk lane only once its queue has drained (a broadcast's backlog still reaches the rest);
 - receipt deadlines that passed without a check having run (deadline beyond the countdown cap,
   or the check's task was lost);
@@ -45,7 +45,6 @@ _server_checked = False
 
 @dataclass(frozen=True)
 class SweepResult:
-    republished_messages: int
     republished_deliveries: int
     overdue_messages: int
     polled_sms: int
@@ -152,30 +151,22 @@ def sweep(stale_after: float | None = None) -> SweepResult:
     cutoff = now - timedelta(seconds=stale_after)
     reclaimed = _reclaim(now)
     with transaction() as session:
-        unpublished = repo.unpublished_messages(session, cutoff, BATCH)
         stale = [
             _job(row)
             for lane in _lanes_to_check()
             for row in session.execute(_jobs(and_(_stale(cutoff), lane)))
-        ]
-        unpublished_deliveries = [
-            _job(row)
-            for row in session.execute(
-                _jobs(and_(Delivery.message_id.in_(unpublished), Delivery.state == states.QUEUED))
-            )
         ]
         overdue = repo.overdue_messages(session, now, BATCH)
         overdue += repo.unfinished_messages(session, cutoff, BATCH)
         poll_after = timedelta(seconds=get_settings().sms_poll_after_seconds)
         unreported = sms_store.awaiting_report(session, now - poll_after, BATCH)
         repo.touch(session, unreported)
-    todo = {*stale, *unpublished_deliveries, *reclaimed}
+    todo = {*stale, *reclaimed}
     publish.deliveries(todo)
     with transaction() as session:
-        repo.mark_published(session, unpublished)
         repo.touch(session, [job.id for job in todo], states.QUEUED)
     advance_messages(overdue, now)
     for broadcast_id in _stalled_broadcasts(cutoff):
         publish.fanout(broadcast_id)
     publish.sms_poll(unreported)
-    return SweepResult(len(unpublished), len(todo), len(overdue), len(unreported), len(reclaimed))
+    return SweepResult(len(todo), len(overdue), len(unreported), len(reclaimed))

@@ -146,7 +146,6 @@ class Message(Base):
     receipt_deadline_s: Mapped[int] = mapped_column(Integer)
     receipt_due_at: Mapped[datetime | None]
     expires_at: Mapped[datetime]
-    published_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     completed_at: Mapped[datetime | None]

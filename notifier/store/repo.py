@@ -416,28 +416,6 @@ def finish_messages(
     return list(result.scalars())
 
 
-def mark_published(session: Session, message_ids: Sequence[uuid.UUID]) -> None:
-    if len(message_ids) > 1:  # in id order, as every other writer; one row its UPDATE locks
-        lock_message_rows(session, message_ids)
-    session.execute(
-        update(Message)
-        .where(Message.id.in_(message_ids), Message.published_at.is_(None))
-        .values(published_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
-
-
-def unpublished_messages(session: Session, older_than: datetime, limit: int) -> list[uuid.UUID]:
-    return list(
-        session.scalars(
-            select(Message.id)
-            .where(Message.published_at.is_(None), Message.created_at < older_than)
-            .order_by(Message.created_at)
-            .limit(limit)
-        )
-    )
-
-
 def overdue_messages(session: Session, now: datetime, limit: int) -> list[uuid.UUID]:
     """Messages past their receipt deadline that still hold something the deadline decides:
     a push sent but not acknowledged, or an SMS held in standby."""
