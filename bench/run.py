@@ -267,6 +267,22 @@ class Steady(threading.Thread):
             time.sleep(max(0.0, next_at - time.perf_counter()))
 
 
+def still_queued(message_ids: list[uuid.UUID]) -> int:
+    """Deliveries of these messages not sent yet (queued or being sent)."""
+    with transaction() as s:
+        return int(
+            s.scalar(
+                select(func.count())
+                .select_from(Delivery)
+                .where(
+                    Delivery.message_id.in_(message_ids),
+                    Delivery.state.in_(("queued", "sending")),
+                )
+            )
+            or 0
+        )
+
+
 def accept_latencies(stack: Stack, sent: dict[uuid.UUID, float]) -> list[float]:
     """Seconds from send() to the provider answering 200, per transactional message."""
     with transaction() as s:
@@ -381,7 +397,10 @@ def under_broadcast(stack: Stack, n: int, figures: Figures) -> None:
     broadcast(stack, "busy", n)
     steady.stop.set()
     steady.join()
-    time.sleep(2)
+    # The transactional backlog drains before the next phase, as a broadcast settles first.
+    sent = list(steady.sent)
+    wait_count(lambda: len(sent) - still_queued(sent), len(sent), "transactional sends", 600)
+    time.sleep(1)
     latencies = accept_latencies(stack, steady.sent)
     figures.add("p50", "transactional send → accepted, p50 (during a broadcast)",
                 percentile(latencies, 50) * 1000, "ms")  # fmt: skip
