@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import redis
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import Select, func, insert, select, text
 
 from bench import load, procs
 from bench.noop import NOOP, QUEUE, counter_key
@@ -178,17 +178,18 @@ def seed_audience(n: int, tag: str) -> None:
         conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("ANALYZE"))
 
 
-def sent_count(broadcast_id: uuid.UUID) -> int:
+def _count(stmt: Select[int]) -> int:
     with transaction() as s:
-        return int(
-            s.scalar(
-                select(func.count())
-                .select_from(Delivery)
-                .join(Message, Message.id == Delivery.message_id)
-                .where(Message.broadcast_id == broadcast_id, Delivery.state.in_(SENT))
-            )
-            or 0
-        )
+        return int(s.scalar(stmt) or 0)
+
+
+def sent_count(broadcast_id: uuid.UUID) -> int:
+    return _count(
+        select(func.count())
+        .select_from(Delivery)
+        .join(Message, Message.id == Delivery.message_id)
+        .where(Message.broadcast_id == broadcast_id, Delivery.state.in_(SENT))
+    )
 
 
 def broadcast(stack: Stack, tag: str, n: int) -> float:
@@ -225,15 +226,11 @@ def wait_count(count: Callable[[], int], n: int, what: str, timeout: float) -> N
 
 def open_count(broadcast_id: uuid.UUID) -> int:
     """Messages of the broadcast not finished yet (acks still on their way in)."""
-    with transaction() as s:
-        return int(
-            s.scalar(
-                select(func.count())
-                .select_from(Message)
-                .where(Message.broadcast_id == broadcast_id, Message.state == "accepted")
-            )
-            or 0
-        )
+    return _count(
+        select(func.count())
+        .select_from(Message)
+        .where(Message.broadcast_id == broadcast_id, Message.state == "accepted")
+    )
 
 
 def notifier_pids(stack: Stack) -> list[int]:
@@ -269,18 +266,11 @@ class Steady(threading.Thread):
 
 def still_queued(message_ids: list[uuid.UUID]) -> int:
     """Deliveries of these messages not sent yet (queued or being sent)."""
-    with transaction() as s:
-        return int(
-            s.scalar(
-                select(func.count())
-                .select_from(Delivery)
-                .where(
-                    Delivery.message_id.in_(message_ids),
-                    Delivery.state.in_(("queued", "sending")),
-                )
-            )
-            or 0
-        )
+    return _count(
+        select(func.count())
+        .select_from(Delivery)
+        .where(Delivery.message_id.in_(message_ids), Delivery.state.in_(("queued", "sending")))
+    )
 
 
 def accept_latencies(stack: Stack, sent: dict[uuid.UUID, float]) -> list[float]:

@@ -57,6 +57,8 @@ class Settings:
     filesystem_broker_poll_seconds: float = 0.05
 
     api_url: str = "http://127.0.0.1:8000"
+    # How long an API process trusts a live API key it has looked up (0: every request asks).
+    api_key_cache_seconds: float = 5.0
 
     apns_url: str = "https://api.push.apple.com"
     apns_key_file: str | None = None
@@ -66,12 +68,10 @@ class Settings:
     fcm_url: str = "https://fcm.googleapis.com"
     fcm_service_account_file: str | None = None
     push_concurrency: int = 100
+    push_timeout_seconds: float = 10.0
     # Longest a bulk batch (push_bulk, sms_bulk) waits while transactional tasks wait in the
     # broker (notifier.give_way); 0 turns giving way off.
     bulk_give_way_max_seconds: float = 2.0
-    # How long an API process trusts a live API key it has looked up (0: every request asks).
-    api_key_cache_seconds: float = 5.0
-    push_timeout_seconds: float = 10.0
 
     carrier_url: str = "http://127.0.0.1:8003"
     carrier_access_key: str = "demo"

@@ -10,16 +10,11 @@ always moves. One Redis round trip per batch of hundreds when nothing waits.
 
 from __future__ import annotations
 
-import logging
 import time
-
-import redis
 
 from config.settings import get_settings
 from notifier.metrics import GAVE_WAY
-from notifier.queue_depth import queue_depths, readable
-
-log = logging.getLogger(__name__)
+from notifier.queue_depth import depths_if_known
 
 TRANSACTIONAL = ("push", "sms")
 STEP_SECONDS = 0.02
@@ -29,7 +24,7 @@ def give_way(lane: str) -> float:
     """Before a bulk batch on `lane`: wait while transactional tasks wait, at most the
     configured cap; returns the seconds waited."""
     cap = get_settings().bulk_give_way_max_seconds
-    if cap <= 0 or not readable():
+    if cap <= 0:
         return 0.0
     started = time.monotonic()
     waited = 0.0
@@ -42,10 +37,6 @@ def give_way(lane: str) -> float:
 
 
 def _transactional_waiting() -> bool:
-    try:
-        return any(queue_depths(TRANSACTIONAL).values())
-    except (redis.RedisError, OSError) as exc:
-        # The broker away: nothing to give way to that could be served now; the batch
-        # goes ahead and meets the outage (and its retries) on its own.
-        log.warning("bulk lane: transactional queue depths unreadable (%s)", exc)
-        return False
+    # The broker away: nothing to give way to that could be served now; the batch goes
+    # ahead and meets the outage (and its retries) on its own.
+    return any((depths_if_known(TRANSACTIONAL) or {}).values())

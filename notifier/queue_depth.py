@@ -4,11 +4,14 @@ whether to give way (notifier.give_way), which asks before every batch."""
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Sequence
 
 import redis
 
 from config.settings import get_settings
+
+log = logging.getLogger(__name__)
 
 
 @functools.lru_cache(maxsize=4)
@@ -41,3 +44,15 @@ def queue_depths(queues: Sequence[str] | None = None) -> dict[str, int]:
     for q in names:
         pipe.llen(f"{settings.broker_key_prefix}{q}")
     return {q: int(n) for q, n in zip(names, pipe.execute(), strict=True)}
+
+
+def depths_if_known(queues: Sequence[str]) -> dict[str, int] | None:
+    """queue_depths for callers that only adjust their pace by it (bulk lanes giving way, the
+    sweep sparing a backlog): None when the broker's depths cannot be read here or now."""
+    if not readable():
+        return None
+    try:
+        return queue_depths(queues)
+    except (redis.RedisError, OSError) as exc:
+        log.warning("queue depths unreadable (%s)", exc)
+        return None

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import redis
 from sqlalchemy import ColumnElement, Select, and_, or_, select, text
 
 from config.settings import get_settings
@@ -30,7 +29,7 @@ from notifier.domain import states
 from notifier.domain.policy import MessageClass
 from notifier.pipeline import publish
 from notifier.pipeline.advance import advance_messages
-from notifier.queue_depth import queue_depths, readable
+from notifier.queue_depth import depths_if_known
 from notifier.store import repo
 from notifier.store import sms as sms_store
 from notifier.store.db import is_postgres, transaction
@@ -105,10 +104,8 @@ def _lanes_to_check() -> list[ColumnElement[bool]]:
     duplicate tasks and row writes to the backlog. Once the queue drains, what is still queued
     was lost and goes out again."""
     lanes: list[ColumnElement[bool]] = [Message.message_class.not_in(BULK_CLASSES)]
-    try:
-        depths = queue_depths(["push_bulk", "sms_bulk"]) if readable() else {}
-    except (redis.RedisError, OSError):
-        depths = {}  # the broker away: the publish would fail as well; try as before
+    # Unknown depths (no Redis, or the broker away: its publish would fail too): try as before.
+    depths = depths_if_known(["push_bulk", "sms_bulk"]) or {}
     for channel in (states.PUSH, states.SMS):
         if not depths.get(f"{channel}_bulk"):
             lanes.append(and_(Message.message_class.in_(BULK_CLASSES), Delivery.channel == channel))
