@@ -33,11 +33,6 @@ ROUTES = {
 }
 
 
-def lane(queue: str, bulk: bool) -> str:
-    """The queue a delivery task goes to: `push` / `sms`, or their bulk lanes."""
-    return f"{queue}_bulk" if bulk else queue
-
-
 def _transport_options(settings: Settings) -> dict[str, Any]:
     if settings.uses_filesystem_broker:
         folder = str(settings.broker_folder)

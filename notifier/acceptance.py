@@ -173,6 +173,7 @@ def _deliveries(
                 Delivery(
                     id=uuid.uuid4(),
                     channel=states.PUSH,
+                    lane=req.message_class.lane(states.PUSH),
                     device_id=d.id,
                     platform=d.platform,
                     target=d.token,
@@ -187,6 +188,7 @@ def _deliveries(
                 Delivery(
                     id=uuid.uuid4(),
                     channel=states.SMS,
+                    lane=req.message_class.lane(states.SMS),
                     target=user.phone,
                     sms_text=sms.text,
                     sms_encoding=sms.segments.encoding,

@@ -34,6 +34,11 @@ PROVIDER_SECONDS = Histogram(
 )
 SMS_PARTS = Counter("notifier_sms_parts", "SMS parts the carrier took", ["template"])
 SMS_COST = Counter("notifier_sms_cost", "Cost of the SMS the carrier took", ["template"])
+TOPPED_UP = Counter(
+    "notifier_batch_topped_up",
+    "Deliveries a transactional task took from its lane's backlog, beyond its own",
+    ["lane"],
+)
 QUEUE_DEPTH = Gauge("notifier_queue_depth", "Tasks waiting in each broker queue", ["queue"])
 GAVE_WAY = Counter(
     "notifier_bulk_gave_way_seconds",

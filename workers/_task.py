@@ -25,9 +25,14 @@ def task(name: str, retry_when_database_away: bool = True) -> Callable[[Callable
     )
 
 
-def on_bulk_lane() -> bool:
-    """Whether the running task was taken from a bulk lane (push_bulk, sms_bulk)."""
+def current_lane() -> str | None:
+    """The queue the running task was taken from (push, push_bulk, …), if known."""
     from celery import current_task
 
     info = current_task.request.delivery_info if current_task else None
-    return str((info or {}).get("routing_key") or "").endswith("_bulk")
+    return str((info or {}).get("routing_key") or "") or None
+
+
+def on_bulk_lane() -> bool:
+    """Whether the running task was taken from a bulk lane (push_bulk, sms_bulk)."""
+    return (current_lane() or "").endswith("_bulk")

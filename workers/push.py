@@ -6,11 +6,11 @@ from config.celery_app import PUSH_SEND
 from notifier.give_way import give_way
 from notifier.pipeline.push import send_push
 from workers._ids import parse_ids
-from workers._task import on_bulk_lane, task
+from workers._task import current_lane, on_bulk_lane, task
 
 
 @task(PUSH_SEND)
 def send(delivery_ids: list[str]) -> int:
     if on_bulk_lane():
         give_way("push_bulk")
-    return send_push(parse_ids(delivery_ids))
+    return send_push(parse_ids(delivery_ids), lane=current_lane())

@@ -7,14 +7,14 @@ from notifier.give_way import give_way
 from notifier.pipeline.sms import send_sms
 from notifier.pipeline.sms_poll import poll_reports
 from workers._ids import parse_ids
-from workers._task import on_bulk_lane, task
+from workers._task import current_lane, on_bulk_lane, task
 
 
 @task(SMS_SEND)
 def send(delivery_ids: list[str]) -> int:
     if on_bulk_lane():
         give_way("sms_bulk")
-    return send_sms(parse_ids(delivery_ids))
+    return send_sms(parse_ids(delivery_ids), lane=current_lane())
 
 
 @task(SMS_POLL)

@@ -53,6 +53,15 @@ class MessageClass(StrEnum):
         """Promotional traffic travels on its own queues, so it never delays the rest."""
         return self is MessageClass.PROMOTIONAL
 
+    def lane(self, channel: str) -> str:
+        """The queue a delivery of this class on `channel` travels on."""
+        return lane(channel, self.bulk)
+
+
+def lane(channel: str, bulk: bool) -> str:
+    """`push` / `sms`, or their bulk lanes `push_bulk` / `sms_bulk`."""
+    return f"{channel}_bulk" if bulk else channel
+
 
 @dataclass(frozen=True)
 class Step:

@@ -48,6 +48,7 @@ def _lock(session: Session, broadcast_id: uuid.UUID) -> Broadcast | None:
 
 def _rows(b: Broadcast, by_user: dict[str, list[Device]]) -> tuple[list[Any], list[Any]]:
     now = repo.utcnow()
+    lane = MessageClass(b.message_class).lane(states.PUSH)
     messages, deliveries = [], []
     for user, devices in by_user.items():
         message_id = uuid.uuid4()
@@ -81,6 +82,7 @@ def _rows(b: Broadcast, by_user: dict[str, list[Device]]) -> tuple[list[Any], li
                 "id": uuid.uuid4(),
                 "message_id": message_id,
                 "channel": states.PUSH,
+                "lane": lane,
                 "device_id": d.id,
                 "platform": d.platform,
                 "target": d.token,

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from config.settings import get_settings
+from notifier.domain.policy import lane
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ def _send(
 def push(
     delivery_ids: Sequence[uuid.UUID], countdown: float | None = None, bulk: bool = False
 ) -> bool:
-    from config.celery_app import PUSH_SEND, lane
+    from config.celery_app import PUSH_SEND
 
     ids: list[object] = [[str(i) for i in delivery_ids]]
     return not delivery_ids or _send(PUSH_SEND, ids, countdown, lane("push", bulk))
@@ -57,7 +58,7 @@ def push(
 def sms(
     delivery_ids: Sequence[uuid.UUID], countdown: float | None = None, bulk: bool = False
 ) -> bool:
-    from config.celery_app import SMS_SEND, lane
+    from config.celery_app import SMS_SEND
 
     ids: list[object] = [[str(i) for i in delivery_ids]]
     return not delivery_ids or _send(SMS_SEND, ids, countdown, lane("sms", bulk))

@@ -14,7 +14,7 @@ from notifier.domain import states
 from notifier.domain.outcomes import EXPIRED, Kind, Outcome
 from notifier.domain.policy import MessageClass
 from notifier.metrics import PROVIDER_SECONDS
-from notifier.pipeline import publish
+from notifier.pipeline import batching, publish
 from notifier.pipeline.advance import advance_messages, progress_of
 from notifier.pipeline.record import Recorded, record_outcomes
 from notifier.providers.gateway import PushGateway, process_gateway
@@ -39,15 +39,20 @@ def _job(delivery: Delivery, message: Message) -> PushJob:
     )
 
 
-def send_push(delivery_ids: Sequence[uuid.UUID], gateway: PushGateway | None = None) -> int:
-    """Deliver a batch of push deliveries; returns how many this call claimed."""
+def send_push(
+    delivery_ids: Sequence[uuid.UUID], gateway: PushGateway | None = None, lane: str | None = None
+) -> int:
+    """Deliver a batch of push deliveries; returns how many this call claimed. `lane`: the
+    queue the task came from; a transactional one tops the batch up (pipeline.batching)."""
     now = repo.utcnow()
     # Record within most of the lease: past it the sweep may re-queue what we already sent.
     record_by = time.monotonic() + 0.8 * get_settings().sending_lease_seconds
+    top_up = batching.top_up(lane)
     with transaction() as session:
-        claimed, messages = repo.claim_queued(session, delivery_ids)
+        claimed, messages = repo.claim_queued(session, delivery_ids, top_up)
     if not claimed:
         return 0
+    batching.count_topped_up(top_up, delivery_ids, claimed)
     live = [d for d in claimed if messages[d.message_id].expires_at > now]
     with PROVIDER_SECONDS.labels("push").time():
         outcomes = (gateway or process_gateway()).send(

@@ -25,7 +25,7 @@ from notifier.domain.outcomes import EXPIRED, Outcome
 from notifier.domain.policy import MessageClass
 from notifier.domain.quiet_hours import parse_window, quiet_until
 from notifier.metrics import PROVIDER_SECONDS, SMS_COST, SMS_PARTS
-from notifier.pipeline import publish
+from notifier.pipeline import batching, publish
 from notifier.pipeline.advance import advance_messages
 from notifier.pipeline.record import Recorded, record_outcomes
 from notifier.providers.carrier import CarrierClient, SmsSubmit, process_carrier
@@ -175,18 +175,23 @@ def _hold(
     return deferred
 
 
-def send_sms(delivery_ids: Sequence[uuid.UUID], carrier: CarrierClient | None = None) -> int:
-    """Submit a batch of SMS deliveries; returns how many this call claimed."""
+def send_sms(
+    delivery_ids: Sequence[uuid.UUID], carrier: CarrierClient | None = None, lane: str | None = None
+) -> int:
+    """Submit a batch of SMS deliveries; returns how many this call claimed. `lane`: the queue
+    the task came from; a transactional one tops the batch up (pipeline.batching)."""
     carrier = carrier or process_carrier()
     now = repo.utcnow()
     # Record within most of the lease: past it the sweep may re-queue what was submitted.
     record_by = time.monotonic() + 0.8 * get_settings().sending_lease_seconds
+    top_up = batching.top_up(lane)
     with transaction() as session:
-        claimed, messages = repo.claim_queued(session, delivery_ids)
+        claimed, messages = repo.claim_queued(session, delivery_ids, top_up)
         seen: dict[str, Any] = {}
         decisions = {d.id: _decide(session, d, messages[d.message_id], now, seen) for d in claimed}
     if not claimed:
         return 0
+    batching.count_topped_up(top_up, delivery_ids, claimed)
     to_send = [d for d in claimed if isinstance(decisions[d.id], SmsSubmit | Outcome)]
     outcomes = _submit_all(carrier, to_send, decisions)
 

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -158,11 +159,23 @@ class Delivery(Base):
         Index("ix_deliveries_message", "message_id"),
         Index("ix_deliveries_state_updated", "state", "updated_at"),
         Index("ix_deliveries_provider_ref", "provider_ref"),
+        # What a transactional task tops its batch up from: the ready rows of its lane, oldest
+        # first. Partial, so a million queued broadcast rows cost other lanes nothing.
+        Index(
+            "ix_deliveries_lane_queued",
+            "lane",
+            "created_at",
+            postgresql_where=text("state = 'queued'"),
+            sqlite_where=text("state = 'queued'"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     message_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("messages.id"))
     channel: Mapped[str] = mapped_column(String(8))
+    # The broker queue the delivery travels on (push, sms, push_bulk, sms_bulk): fixed at
+    # creation from channel and message class. Null on rows from before lanes were stored.
+    lane: Mapped[str | None] = mapped_column(String(16))
     device_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("devices.id"))
     platform: Mapped[str | None] = mapped_column(String(8))
     target: Mapped[str] = mapped_column(String(512))

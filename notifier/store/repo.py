@@ -8,7 +8,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Select, Table, Update, bindparam, delete, func, insert, select, update
+from sqlalchemy import (
+    Select,
+    Table,
+    Update,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal_column,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session, load_only
 
 from notifier.domain.states import DELIVERY_FINAL
@@ -326,21 +338,66 @@ def set_outcomes(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
     session.execute(stmt, [{"_now": now, **{f"_{k}": v for k, v in r.items()}} for r in rows])
 
 
+@dataclass(frozen=True)
+class TopUp:
+    """Fill a claim up to `size` deliveries with other ready ones of `lane`."""
+
+    lane: str
+    size: int
+
+
 def claim_queued(
-    session: Session, ids: Sequence[uuid.UUID]
+    session: Session, ids: Sequence[uuid.UUID], top_up: TopUp | None = None
 ) -> tuple[list[Delivery], dict[uuid.UUID, Message]]:
-    """Claim queued deliveries for sending (counting the attempt) and load their messages."""
+    """Claim queued deliveries for sending (counting the attempt) and load their messages.
+
+    With `top_up`, the claim also takes other ready deliveries of that lane, oldest first, up to
+    `top_up.size` in all: when one-message tasks back up, the first task sends the backlog as
+    one batch and the tasks of what it took find nothing left to claim.
+    """
     if len(set(ids)) > 1:
         lock_deliveries(session, ids)  # one row needs no order: its UPDATE locks it
+    claimed = _claim(session, ids)
+    if top_up is not None and len(claimed) < top_up.size:
+        claimed += _claim(session, _ready(session, top_up.lane, top_up.size - len(claimed)))
+    # Oldest first, so per-number limits let the earlier messages through.
+    claimed.sort(key=lambda d: (d.created_at, str(d.id)))
+    if not claimed:
+        return [], {}  # a task whose deliveries another claim took: nothing more to read
+    messages = lock_messages(session, [d.message_id for d in claimed], lock=False)
+    return claimed, {m.id: m for m in messages}
+
+
+def _claim(session: Session, ids: Sequence[uuid.UUID]) -> list[Delivery]:
+    if not ids:
+        return []
     stmt = (
         _moving(ids, "queued", "sending", attempts=Delivery.attempts + 1)
         .returning(Delivery)
         .execution_options(populate_existing=True)
     )
-    # Oldest first, so per-number limits let the earlier messages through.
-    claimed = sorted(session.scalars(stmt), key=lambda d: (d.created_at, str(d.id)))
-    messages = lock_messages(session, [d.message_id for d in claimed], lock=False)
-    return claimed, {m.id: m for m in messages}
+    return list(session.scalars(stmt))
+
+
+def _ready(session: Session, lane: str, limit: int) -> list[uuid.UUID]:
+    """Queued deliveries of a lane that may go now (a retry's or deferral's time has come),
+    oldest first, locked. SKIP LOCKED: rows another claim holds are left to it, and this
+    lookup never waits, so it adds no lock-order edge to the id-ordered locks taken before."""
+    now = utcnow()
+    stmt = (
+        select(Delivery.id)
+        .where(
+            Delivery.lane == lane,
+            # A literal, so the planner matches the partial index under a generic plan too.
+            Delivery.state == literal_column("'queued'"),
+            or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now),
+        )
+        .order_by(Delivery.created_at)
+        .limit(limit)
+    )
+    if is_postgres(session):
+        stmt = stmt.with_for_update(key_share=True, skip_locked=True)
+    return list(session.scalars(stmt))
 
 
 # What deciding a message's next step reads: not its content (title, body, data, params),

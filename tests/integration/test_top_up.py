@@ -1,0 +1,88 @@
+"""A task of a transactional lane tops its batch up from that lane's ready deliveries."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import update
+
+from notifier.domain import states
+from notifier.pipeline.sms import send_sms
+from notifier.store import repo
+from notifier.store.db import transaction
+from notifier.store.models import Delivery
+from tests.integration.test_sms_stage import (
+    CarrierDouble,
+    reload,
+    setup,  # noqa: F401 (the catalogue, bob's phone)
+    sms_only,
+)
+
+pytestmark = pytest.mark.usefixtures("setup")
+
+
+def _notes(n: int) -> list[Delivery]:
+    return [sms_only("NOTE", {"amount": str(i)}) for i in range(n)]
+
+
+def test_first_task_sends_the_lane_backlog_and_the_rest_find_nothing():
+    notes = _notes(4)
+    promo = sms_only("PROMO")  # sms_bulk: never taken by a transactional top-up
+    carrier = CarrierDouble()
+    assert send_sms([notes[0].id], carrier, lane="sms") == 4
+    assert {s.out_id for s in carrier.submitted} == {str(d.id) for d in notes}
+    for d in notes[1:]:
+        assert send_sms([d.id], carrier, lane="sms") == 0  # its task arrives: nothing to claim
+    assert len(carrier.submitted) == 4
+    assert reload(promo.id).state == states.QUEUED
+
+
+def test_top_up_is_bounded_and_bulk_lanes_take_only_their_own(env):
+    env.setenv("NOTIFIER_TRANSACTIONAL_BATCH_MAX", "3")
+    env.setenv("NOTIFIER_SMS_QUIET_HOURS", "00:00-00:00")
+    from config.settings import get_settings
+
+    get_settings.cache_clear()
+    notes = _notes(5)
+    carrier = CarrierDouble()
+    assert send_sms([notes[4].id], carrier, lane="sms") == 3  # its own and the two oldest
+    assert {s.out_id for s in carrier.submitted} == {str(notes[i].id) for i in (0, 1, 4)}
+    promos = [sms_only("PROMO") for _ in range(2)]
+    assert send_sms([promos[1].id], carrier, lane="sms_bulk") == 1
+    assert reload(promos[0].id).state == states.QUEUED
+
+
+def test_retries_and_deferrals_wait_for_their_time():
+    notes = _notes(3)
+    later = repo.utcnow() + timedelta(minutes=5)
+    with transaction() as s:
+        s.execute(update(Delivery).where(Delivery.id == notes[1].id).values(next_attempt_at=later))
+    assert send_sms([notes[2].id], CarrierDouble(), lane="sms") == 2
+    assert reload(notes[1].id).state == states.QUEUED
+
+
+# Row locks are PostgreSQL's; SQLite serialises whole transactions.
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_top_up_skips_rows_another_claim_holds_without_waiting():
+    notes = _notes(3)
+    holding, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with transaction() as s:
+            repo.lock_deliveries(s, [notes[0].id])
+            holding.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert holding.wait(10)
+        with transaction() as s:
+            claimed, _ = repo.claim_queued(s, [notes[2].id], repo.TopUp("sms", 10))
+        assert {d.id for d in claimed} == {notes[1].id, notes[2].id}
+    finally:
+        release.set()
+        holder.join()
+    assert reload(notes[0].id).state == states.QUEUED
