@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -60,21 +60,19 @@ def _limits() -> frequency.Limits:
     )
 
 
-def _decide(
-    session: Session, delivery: Delivery, message: Message, now: datetime, seen: dict[str, Any]
-) -> Decision:
-    """Everything that must hold before submitting; runs inside the claim transaction.
-
-    `seen` keeps the catalogue rows already read by this batch (a fallback wave or a
-    campaign shares one template)."""
+def _check(
+    session: Session, delivery: Delivery, message: Message, now: datetime, batch: _Batch
+) -> Decision | catalog.Composed:
+    """Every rule of one SMS but the frequency limits; runs inside the claim transaction.
+    Returns the composed SMS when only the limits are left to check."""
     if message.expires_at <= now:
         return EXPIRED
     template_key, signature_key = f"t:{message.sms_template}", f"s:{message.sms_signature}"
-    if template_key not in seen:
-        seen[template_key] = repo.get_template(session, message.sms_template or "")
-    if signature_key not in seen:
-        seen[signature_key] = repo.get_signature(session, message.sms_signature or "")
-    template_row, signature_row = seen[template_key], seen[signature_key]
+    if template_key not in batch.seen:
+        batch.seen[template_key] = repo.get_template(session, message.sms_template or "")
+    if signature_key not in batch.seen:
+        batch.seen[signature_key] = repo.get_signature(session, message.sms_signature or "")
+    template_row, signature_row = batch.seen[template_key], batch.seen[signature_key]
     if template_row is None or signature_row is None:
         return Outcome.rejected(None, "catalogue_missing", "template or signature was deleted")
     try:
@@ -86,25 +84,68 @@ def _decide(
         )
     except InvalidInput as exc:
         return Outcome.rejected(None, "catalogue_rule", str(exc))
-    template, signature = sms.template, sms.signature
     # Stored with the claim: what was (about to be) sent and what it costs.
     delivery.sms_text, delivery.sms_encoding = sms.text, sms.segments.encoding
     delivery.sms_parts, delivery.sms_cost = sms.segments.count, sms.cost
-    if template.kind == "promotional":
-        if sms_store.is_opted_out(session, delivery.target):
+    if sms.template.kind == "promotional":
+        if delivery.target in batch.opted_out(session):
             return Outcome.rejected(None, "opted_out", "the number replied STOP or was opted out")
         until = quiet_until(delivery.target, now, parse_window(get_settings().sms_quiet_hours))
         if until is not None:
             return Deferred(until, "quiet hours at the recipient")
-    sms_store.lock_number(session, delivery.target)
-    recent = sms_store.recent_sends(session, delivery.target, now - timedelta(hours=24))
-    window = frequency.window_hit(template.kind, signature.name, now, recent, _limits())
-    if window is not None:
-        return Limited(window)
-    sms_store.reserve_send(
-        session, delivery.target, signature.name, template.code, template.kind, delivery.id
-    )
-    return SmsSubmit(delivery.target, signature.name, template.code, sms.params, str(delivery.id))
+    return sms
+
+
+@dataclass
+class _Batch:
+    """What one claim's decisions share: catalogue rows read once, opt-outs looked up once."""
+
+    targets: list[str]
+    seen: dict[str, Any] = field(default_factory=dict)
+    _opted_out: set[str] | None = None
+
+    def opted_out(self, session: Session) -> set[str]:
+        if self._opted_out is None:
+            self._opted_out = sms_store.opted_out(session, self.targets)
+        return self._opted_out
+
+
+def _decide(
+    session: Session, claimed: Sequence[Delivery], messages: dict[uuid.UUID, Message], now: datetime
+) -> dict[uuid.UUID, Decision]:
+    """The decision for each claimed SMS. The frequency limits are checked and a slot reserved
+    under the numbers' locks, for the whole batch in a few statements: the batch's own SMS
+    count against each other (oldest first), and a retry is not limited by its own slot."""
+    batch = _Batch([d.target for d in claimed])
+    decisions: dict[uuid.UUID, Decision] = {}
+    composed: list[tuple[Delivery, catalog.Composed]] = []
+    for d in claimed:
+        checked = _check(session, d, messages[d.message_id], now, batch)
+        if isinstance(checked, catalog.Composed):
+            composed.append((d, checked))
+        else:
+            decisions[d.id] = checked
+    phones = sorted({d.target for d, _ in composed})
+    sms_store.lock_numbers(session, phones)
+    recent = sms_store.recent_sends(session, phones, now - timedelta(hours=24))
+    reserve: list[dict[str, Any]] = []
+    for d, sms in composed:
+        counted = recent[d.target]
+        past = [r.send for r in counted if r.delivery_id != d.id]
+        kind, sign = sms.template.kind, sms.signature.name
+        window = frequency.window_hit(kind, sign, now, past, _limits())
+        if window is not None:
+            decisions[d.id] = Limited(window)
+            continue
+        if all(r.delivery_id != d.id for r in counted):  # a retry keeps its one slot
+            counted.append(sms_store.Reserved(frequency.PastSend(sign, kind, now), d.id))
+            reserve.append(
+                {"phone": d.target, "signature": sign, "template_code": sms.template.code,
+                 "kind": kind, "delivery_id": d.id}
+            )  # fmt: skip
+        decisions[d.id] = SmsSubmit(d.target, sign, sms.template.code, sms.params, str(d.id))
+    sms_store.reserve_sends(session, reserve)
+    return decisions
 
 
 def _submit(carrier: CarrierClient, delivery: Delivery, sms: SmsSubmit) -> Outcome:
@@ -187,8 +228,7 @@ def send_sms(
     top_up = batching.top_up(lane)
     with transaction() as session:
         claimed, messages = repo.claim_queued(session, delivery_ids, top_up)
-        seen: dict[str, Any] = {}
-        decisions = {d.id: _decide(session, d, messages[d.message_id], now, seen) for d in claimed}
+        decisions = _decide(session, claimed, messages, now)
     if not claimed:
         return 0
     batching.count_topped_up(top_up, delivery_ids, claimed)

@@ -3,53 +3,68 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import delete, select, text
 from sqlalchemy.orm import Session
 
 from notifier.domain.frequency import PastSend
 from notifier.store.db import is_postgres
 from notifier.store.models import Delivery, SmsOptout, SmsSend
-from notifier.store.repo import utcnow
+from notifier.store.repo import insert_rows, utcnow
 
 
-def lock_number(session: Session, phone: str) -> None:
-    """Serialise check-and-reserve per phone number across workers (until commit).
+def lock_numbers(session: Session, phones: Sequence[str]) -> None:
+    """Serialise check-and-reserve per phone number across workers (until commit): one
+    statement for a whole batch, the locks taken in the order of their keys, so two batches
+    sharing numbers take turns instead of deadlocking.
 
     SQLite needs nothing: each transaction holds the database write lock from BEGIN IMMEDIATE.
     """
-    if is_postgres(session):
-        session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:p, 0))"), {"p": phone})
-
-
-def recent_sends(session: Session, phone: str, since: datetime) -> list[PastSend]:
-    rows = session.execute(
-        select(SmsSend.signature, SmsSend.kind, SmsSend.created_at).where(
-            SmsSend.phone == phone, SmsSend.created_at > since
+    if phones and is_postgres(session):
+        session.execute(
+            text(
+                "SELECT pg_advisory_xact_lock(k) FROM (SELECT DISTINCT"
+                " hashtextextended(p, 0) AS k FROM unnest(CAST(:phones AS text[])) AS p"
+                " ORDER BY k) AS keys"
+            ),
+            {"phones": list(phones)},
         )
-    )
-    return [PastSend(sig, kind, at) for sig, kind, at in rows]
 
 
-def reserve_send(
-    session: Session, phone: str, signature: str, template: str, kind: str, delivery_id: uuid.UUID
-) -> None:
-    """Count this SMS against the number's limits; a retry of the same delivery counts once."""
-    exists = session.scalar(select(func.count()).where(SmsSend.delivery_id == delivery_id))
-    if not exists:
-        session.add(
-            SmsSend(
-                phone=phone,
-                signature=signature,
-                template_code=template,
-                kind=kind,
-                delivery_id=delivery_id,
-                created_at=utcnow(),
-            )
-        )
-        session.flush()
+@dataclass(frozen=True)
+class Reserved:
+    """A counted send of a number, and the delivery it was counted for."""
+
+    send: PastSend
+    delivery_id: uuid.UUID | None
+
+
+def recent_sends(
+    session: Session, phones: Sequence[str], since: datetime
+) -> dict[str, list[Reserved]]:
+    """The sends counted against each of these numbers since `since`."""
+    found: dict[str, list[Reserved]] = {p: [] for p in phones}
+    if phones:
+        rows = session.execute(
+            select(
+                SmsSend.phone, SmsSend.signature, SmsSend.kind, SmsSend.created_at,
+                SmsSend.delivery_id,
+            ).where(SmsSend.phone.in_(set(phones)), SmsSend.created_at > since)
+        )  # fmt: skip
+        for phone, sig, kind, at, delivery_id in rows:
+            found[phone].append(Reserved(PastSend(sig, kind, at), delivery_id))
+    return found
+
+
+def reserve_sends(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Count these SMS against their numbers' limits (phone, signature, template_code, kind,
+    delivery_id), in one statement."""
+    now = utcnow()
+    insert_rows(session, SmsSend, [{"created_at": now, **r} for r in rows])
 
 
 def release_sends(session: Session, delivery_ids: Sequence[uuid.UUID]) -> None:
@@ -60,6 +75,13 @@ def release_sends(session: Session, delivery_ids: Sequence[uuid.UUID]) -> None:
 
 def is_opted_out(session: Session, phone: str) -> bool:
     return session.get(SmsOptout, phone) is not None
+
+
+def opted_out(session: Session, phones: Sequence[str]) -> set[str]:
+    """Which of these numbers opted out of promotional SMS."""
+    if not phones:
+        return set()
+    return set(session.scalars(select(SmsOptout.phone).where(SmsOptout.phone.in_(set(phones)))))
 
 
 def awaiting_report(session: Session, older_than: datetime, limit: int) -> list[uuid.UUID]:

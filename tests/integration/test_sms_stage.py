@@ -145,6 +145,20 @@ def test_uncertain_attempt_is_looked_up_before_resending(setup):
     assert carrier.queries == [str(d.id)]
 
 
+def test_a_retried_code_keeps_its_slot_and_is_not_limited_by_it(setup):
+    carrier = CarrierDouble([Outcome.retry(503, "isp.SYSTEM_ERROR")])
+    d = sms_only("OTP", {"code": "2468"})
+    send_sms([d.id], carrier)
+    assert reload(d.id).state == "queued"  # its minute's one slot stays reserved for it
+    send_sms([d.id], carrier)
+    assert reload(d.id).state == "submitted"
+    with transaction() as s:
+        assert s.scalar(select(func.count()).select_from(SmsSend)) == 1
+    other = sms_only("OTP", {"code": "1357"})  # the minute's slot is taken now
+    send_sms([other.id], carrier)
+    assert reload(other.id).state == "rate_limited"
+
+
 def test_opted_out_number_gets_no_promotion(setup, env):
     env.setenv("NOTIFIER_SMS_QUIET_HOURS", "00:00-00:00")
     from config.settings import get_settings
