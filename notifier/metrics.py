@@ -28,7 +28,7 @@ FALLBACKS = Counter(
 ACKS = Counter("notifier_acks", "Device receipts recorded", ["kind"])
 PROVIDER_SECONDS = Histogram(
     "notifier_provider_seconds",
-    "Time of one provider call batch (push) or submit (SMS)",
+    "Time of one batch of provider calls (push) or carrier submissions (SMS)",
     ["channel"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy.orm import Session
 
@@ -148,32 +148,31 @@ def _decide(
     return decisions
 
 
-def _submit(carrier: CarrierClient, delivery: Delivery, sms: SmsSubmit) -> Outcome:
-    if delivery.attempts > 1:
-        # Carriers have no idempotency key: an earlier attempt may have gone through unseen.
-        try:
-            biz_id = carrier.find_by_out_id(sms.out_id)
-        except Exception as exc:  # cannot tell what happened: do not risk a second SMS now
-            return Outcome.retry(None, "status_query", str(exc))
-        if biz_id:
-            return Outcome.sent(None, biz_id)
-    return carrier.submit(sms)
+def _earlier_attempt(carrier: CarrierClient, delivery: Delivery) -> Outcome | None:
+    """What became of an earlier attempt without a clear answer: carriers have no idempotency
+    key, so it may have gone through unseen. None when the carrier has no record of it."""
+    try:
+        biz_id = carrier.find_by_out_id(str(delivery.id))
+    except Exception as exc:  # cannot tell what happened: do not risk a second SMS now
+        return Outcome.retry(None, "status_query", str(exc))
+    return Outcome.sent(None, biz_id) if biz_id else None
 
 
 def _submit_all(
     carrier: CarrierClient, to_send: Sequence[Delivery], decisions: dict[uuid.UUID, Decision]
 ) -> list[Outcome]:
-    """Submit concurrently (the carrier's latency would otherwise serialise the batch)."""
-
-    def one(d: Delivery) -> Outcome:
-        decision = decisions[d.id]
-        if isinstance(decision, Outcome):
-            return decision
-        assert isinstance(decision, SmsSubmit)
-        with PROVIDER_SECONDS.labels("sms").time():
-            return _submit(carrier, d, decision)
-
-    return carrier.map(one, to_send)
+    """Submit as one batch with many requests in flight (the carrier's latency would otherwise
+    serialise it). A resend first asks the carrier about its earlier attempt (on the client's
+    threads; rare: only after an unclear answer) and goes only if the carrier has none."""
+    outcomes = {d.id: o for d in to_send if isinstance(o := decisions[d.id], Outcome)}
+    again = [d for d in to_send if d.id not in outcomes and d.attempts > 1]
+    with PROVIDER_SECONDS.labels("sms").time():
+        found = carrier.map(lambda d: _earlier_attempt(carrier, d), again)
+        outcomes.update((d.id, o) for d, o in zip(again, found, strict=True) if o is not None)
+        fresh = [d for d in to_send if d.id not in outcomes]
+        answers = carrier.submit_all([cast(SmsSubmit, decisions[d.id]) for d in fresh])
+    outcomes.update(zip([d.id for d in fresh], answers, strict=True))
+    return [outcomes[d.id] for d in to_send]
 
 
 def _hold(

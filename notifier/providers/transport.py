@@ -1,9 +1,11 @@
-"""HTTP/2 transport on libcurl (pycurl): many requests in flight on one reused connection.
+"""HTTP transports on libcurl (pycurl): many requests in flight, connections reused.
 
 APNs accepts only HTTP/2, and libcurl's multiplexing costs a fraction of the CPU of the
 pure-Python HTTP/2 clients. The multi handle lives as long as the transport, so its connection
 cache keeps the connection open across batches (APNs treats connect/disconnect churn as abuse).
 Plain `http://` URLs (the mocks) use HTTP/2 with prior knowledge; `https://` negotiates h2 by ALPN.
+`Http1Transport` is the same loop over a few kept-alive HTTP/1.1 connections, for APIs that
+speak nothing newer (SMS carriers): a batch costs libcurl's share, not a Python client's per call.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ class HttpResponse:
 
 
 class _Transfer:
-    def __init__(self, index: int, request: HttpRequest, timeout: float) -> None:
+    def __init__(self, index: int, request: HttpRequest, timeout: float, http2: bool) -> None:
         self.index = index
         self.body = io.BytesIO()
         self.headers: dict[str, str] = {}
@@ -52,14 +54,17 @@ class _Transfer:
         if request.method != "GET":
             curl.setopt(pycurl.POSTFIELDS, request.body)
         curl.setopt(pycurl.HTTPHEADER, [f"{k}: {v}" for k, v in request.headers.items()])
-        version = (
-            pycurl.CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE
-            if request.url.startswith("http://")
-            else pycurl.CURL_HTTP_VERSION_2TLS
-        )
-        curl.setopt(pycurl.HTTP_VERSION, version)
-        # Wait for the existing connection to multiplex on instead of opening a new one.
-        curl.setopt(pycurl.PIPEWAIT, 1)
+        if http2:
+            version = (
+                pycurl.CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE
+                if request.url.startswith("http://")
+                else pycurl.CURL_HTTP_VERSION_2TLS
+            )
+            curl.setopt(pycurl.HTTP_VERSION, version)
+            # Wait for the existing connection to multiplex on instead of opening a new one.
+            curl.setopt(pycurl.PIPEWAIT, 1)
+        else:
+            curl.setopt(pycurl.HTTP_VERSION, pycurl.CURL_HTTP_VERSION_1_1)
         curl.setopt(pycurl.TIMEOUT_MS, int(timeout * 1000))
         curl.setopt(pycurl.CONNECTTIMEOUT_MS, int(min(timeout, 5.0) * 1000))
         curl.setopt(pycurl.NOSIGNAL, 1)
@@ -79,15 +84,20 @@ class _Transfer:
         return HttpResponse(status, self.headers, self.body.getvalue())
 
 
-class Http2Transport:
-    """Runs a batch of requests with at most `max_in_flight` streams open at once."""
+class CurlTransport:
+    """Runs a batch of requests with at most `max_in_flight` of them open at once; how they
+    share connections is the subclass's (`_configure`)."""
+
+    http2 = True
 
     def __init__(self, max_in_flight: int = 100, timeout: float = 10.0) -> None:
         self.max_in_flight = max_in_flight
         self.timeout = timeout
         self._multi = pycurl.CurlMulti()
-        self._multi.setopt(pycurl.M_PIPELINING, pycurl.PIPE_MULTIPLEX)
-        self._multi.setopt(pycurl.M_MAX_HOST_CONNECTIONS, 1)
+        self._configure(self._multi)
+
+    def _configure(self, multi: pycurl.CurlMulti) -> None:
+        raise NotImplementedError
 
     def perform(self, requests: Sequence[HttpRequest]) -> list[HttpResponse]:
         """Send all requests; the answer list is in the same order as the requests."""
@@ -98,7 +108,7 @@ class Http2Transport:
         while pending or active:
             while pending and len(active) < self.max_in_flight:
                 index, request = pending.pop()
-                transfer = _Transfer(index, request, self.timeout)
+                transfer = _Transfer(index, request, self.timeout, self.http2)
                 active[transfer.curl] = transfer
                 self._multi.add_handle(transfer.curl)
             self._drive()
@@ -127,3 +137,23 @@ class Http2Transport:
 
     def close(self) -> None:
         self._multi.close()
+
+
+class Http2Transport(CurlTransport):
+    """Every request a stream on one connection per host."""
+
+    def _configure(self, multi: pycurl.CurlMulti) -> None:
+        multi.setopt(pycurl.M_PIPELINING, pycurl.PIPE_MULTIPLEX)
+        multi.setopt(pycurl.M_MAX_HOST_CONNECTIONS, 1)
+
+
+class Http1Transport(CurlTransport):
+    """The same batch loop on HTTP/1.1: one request per connection at a time, up to
+    `max_in_flight` connections to a host, each kept alive across batches."""
+
+    http2 = False
+
+    def _configure(self, multi: pycurl.CurlMulti) -> None:
+        multi.setopt(pycurl.M_PIPELINING, pycurl.PIPE_NOTHING)
+        multi.setopt(pycurl.M_MAX_HOST_CONNECTIONS, self.max_in_flight)
+        multi.setopt(pycurl.M_MAXCONNECTS, self.max_in_flight)

@@ -153,3 +153,26 @@ def test_preview_shows_encoding_parts_and_cost(stack):
     # each € takes two septets, and so do the [ ] around the signature (GSM extension table)
     assert preview["units"] == len(preview["text"]) + 3 + 2
     assert preview["cost"] == "0.045"
+
+
+def test_carrier_client_submits_a_batch_concurrently_and_classifies_each(stack):
+    from notifier.demo.stack import free_port
+    from notifier.domain.outcomes import Kind
+    from notifier.providers.carrier import CarrierClient, SmsSubmit
+
+    phones = [f"+86136{secrets.randbelow(10**8):08d}" for _ in range(12)]
+    stack.set_behaviours("carrier", {phones[0]: "illegal"})
+    batch = [
+        SmsSubmit(p, SIGNATURE, TEMPLATE, {"account": "1", "amount": "£2"}, f"out-{i}")
+        for i, p in enumerate(phones)
+    ]
+    key = stack.env["NOTIFIER_CARRIER_ACCESS_KEY"]
+    client = CarrierClient(stack.url("carrier"), key, concurrency=4)
+    outcomes = client.submit_all(batch)
+    assert [o.kind for o in outcomes] == [Kind.INVALID_TARGET] + [Kind.SENT] * 11
+    got = {r["out_id"]: r for r in stack.received("carrier") if r["phone"] in phones}
+    assert set(got) == {f"out-{i}" for i in range(1, 12)}
+    assert got["out-3"]["params"] == {"account": "1", "amount": "£2"}  # UTF-8 form body intact
+    assert client.find_by_out_id("out-3") == outcomes[3].provider_ref
+    refused = CarrierClient(f"http://127.0.0.1:{free_port()}", key).submit_all(batch[:2])
+    assert [(o.kind, o.error_code) for o in refused] == [(Kind.RETRY, "connection")] * 2

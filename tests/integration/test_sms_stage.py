@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -36,6 +37,9 @@ class CarrierDouble(CarrierClient):
         if outcome.provider_ref:
             self.known[sms.out_id] = outcome.provider_ref
         return outcome
+
+    def submit_all(self, batch: Sequence[SmsSubmit]) -> list[Outcome]:
+        return [self.submit(sms) for sms in batch]
 
     def find_by_out_id(self, out_id: str) -> str | None:
         self.queries.append(out_id)
