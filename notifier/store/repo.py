@@ -24,6 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, load_only
 
 from notifier.domain.states import DELIVERY_FINAL
+from notifier.store import bulk
 from notifier.store.db import is_postgres
 from notifier.store.models import (
     Attempt,
@@ -51,10 +52,14 @@ class EventRow:
 
 
 def insert_rows(session: Session, model: type[Any], rows: Sequence[Mapping[str, Any]]) -> None:
-    """Insert many rows through the table, not the ORM: no per-row object bookkeeping, one
-    multi-row INSERT per batch (what the fan-out and outcome records write by the hundred)."""
-    if rows:
-        session.execute(insert(cast(Table, model.__table__)), list(rows))
+    """Insert many rows through the table, not the ORM: no per-row object bookkeeping, and on
+    PostgreSQL one COPY per batch (what the fan-out and outcome records write by the hundred).
+    Every row has the same keys."""
+    table = cast(Table, model.__table__)
+    if len(rows) >= bulk.COPY_FROM_ROWS and is_postgres(session):
+        bulk.copy_rows(session, table, rows)
+    elif rows:
+        session.execute(insert(table), list(rows))
 
 
 def add_events(session: Session, rows: Iterable[EventRow], at: datetime | None = None) -> None:
