@@ -71,8 +71,9 @@ class Settings:
     push_timeout_seconds: float = 10.0
     # A task of a transactional lane (push, sms) tops its batch up with other ready deliveries
     # of that lane, up to this many in all: a backlog of one-message tasks drains as batches
-    # (0: each task sends only its own deliveries).
-    transactional_batch_max: int = 100
+    # (0: each task sends only its own deliveries). Also the most pushes a worker killed
+    # mid-send can leave sent but unrecorded, to go again after the lease.
+    transactional_batch_max: int = 20
     # Longest a bulk batch (push_bulk, sms_bulk) waits while transactional tasks wait in the
     # broker (notifier.give_way); 0 turns giving way off.
     bulk_give_way_max_seconds: float = 2.0

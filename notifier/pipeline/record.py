@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -63,11 +64,13 @@ def record_outcomes(
     current = repo.lock_deliveries(session, [d.id for d in claimed])
     events: list[EventRow] = []
     rows: list[dict[str, Any]] = []
+    counts: Counter[tuple[str, str, str, str]] = Counter(
+        (d.channel, d.platform or "carrier", o.kind.value, o.error_code or "-")
+        for d, o in zip(claimed, outcomes, strict=True)
+    )
+    for labels, n in counts.items():  # one metric update per kind of answer, not per delivery
+        OUTCOMES.labels(*labels).inc(n)
     for delivery, outcome in zip(claimed, outcomes, strict=True):
-        provider = delivery.platform or "carrier"
-        OUTCOMES.labels(
-            delivery.channel, provider, outcome.kind.value, outcome.error_code or "-"
-        ).inc()
         if current.get(delivery.id) != states.SENDING:
             continue  # someone else (an ack, a DLR) already moved it on
         rows.append(_row(delivery, outcome, success_state, now, result, events))

@@ -19,6 +19,7 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.orm import Session, load_only
@@ -233,13 +234,30 @@ def lock_deliveries(session: Session, ids: Iterable[uuid.UUID]) -> dict[uuid.UUI
     return {row.id: row.state for row in session.execute(locked(session, stmt))}
 
 
+# What a decision reads of a delivery (see DECISION_COLUMNS): an ack batch or a receipt
+# check locks hundreds, and their text columns (target, SMS text) would be decoded for nothing.
+DELIVERY_DECISION_COLUMNS = (
+    Delivery.message_id,
+    Delivery.channel,
+    Delivery.state,
+    Delivery.step,
+    Delivery.created_at,
+)
+
+
 def lock_deliveries_of(session: Session, message_ids: Sequence[uuid.UUID]) -> list[Delivery]:
     """Lock and load every delivery of these messages in one statement: PostgreSQL locks the
     rows in the ORDER BY's order, id order as everywhere (see lock_deliveries). Returned in
-    each message's own order (creation, then id)."""
+    each message's own order (creation, then id); DELIVERY_DECISION_COLUMNS are loaded (any
+    other column loads on first access)."""
     if not message_ids:
         return []
-    stmt = select(Delivery).where(Delivery.message_id.in_(message_ids)).order_by(Delivery.id)
+    stmt = (
+        select(Delivery)
+        .where(Delivery.message_id.in_(message_ids))
+        .order_by(Delivery.id)
+        .options(load_only(*DELIVERY_DECISION_COLUMNS))
+    )
     stmt = locked(session, stmt).execution_options(populate_existing=True)
     rows = list(session.scalars(stmt))
     return sorted(rows, key=lambda d: (str(d.message_id), d.created_at, str(d.id)))
@@ -315,11 +333,32 @@ def transition(
     return list(session.scalars(_moving(ids, expected, new_state, **values).returning(Delivery.id)))
 
 
+# One statement for a whole batch on PostgreSQL: the values travel as arrays and join the
+# table, instead of an executemany of one UPDATE per row (client- and server-side per row).
+_SET_OUTCOMES_PG = text(
+    "UPDATE deliveries AS d SET state = v.state, updated_at = :now,"
+    " error_code = v.error_code, error_detail = v.error_detail,"
+    " provider_ref = coalesce(v.provider_ref, d.provider_ref),"
+    " next_attempt_at = coalesce(v.next_attempt_at, d.next_attempt_at)"
+    " FROM unnest(CAST(:ids AS uuid[]), CAST(:states AS text[]), CAST(:codes AS text[]),"
+    " CAST(:details AS text[]), CAST(:refs AS text[]), CAST(:nexts AS timestamptz[]))"
+    " AS v(id, state, error_code, error_detail, provider_ref, next_attempt_at)"
+    " WHERE d.id = v.id"
+)
+
+
 def set_outcomes(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Write recorded outcomes to locked deliveries: one executemany (pipelined on PostgreSQL),
-    not one statement per delivery. Each row: id, state, error_code, error_detail, and
-    provider_ref / next_attempt_at (None keeps the stored value)."""
+    """Write recorded outcomes to locked deliveries in one statement, not one per delivery.
+    Each row: id, state, error_code, error_detail, and provider_ref / next_attempt_at (None
+    keeps the stored value)."""
     if not rows:
+        return
+    now = utcnow()
+    if is_postgres(session):
+        columns = ("id", "state", "error_code", "error_detail", "provider_ref", "next_attempt_at")
+        arrays = [[r[c] for r in rows] for c in columns]
+        keys = ("ids", "states", "codes", "details", "refs", "nexts")
+        session.execute(_SET_OUTCOMES_PG, {"now": now, **dict(zip(keys, arrays, strict=True))})
         return
     t = cast(Table, Delivery.__table__)
     stmt = (
@@ -339,7 +378,6 @@ def set_outcomes(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
             ),
         )
     )
-    now = utcnow()
     session.execute(stmt, [{"_now": now, **{f"_{k}": v for k, v in r.items()}} for r in rows])
 
 
@@ -452,6 +490,9 @@ def start_clocks(session: Session, dues: Mapping[uuid.UUID, datetime]) -> None:
         return
     ids = sorted(dues)
     lock_message_rows(session, ids)
+    if is_postgres(session):  # one statement for the batch, as set_outcomes
+        session.execute(_START_CLOCKS_PG, {"ids": ids, "dues": [dues[i] for i in ids]})
+        return
     t = cast(Table, Message.__table__)
     stmt = (
         update(t)
@@ -459,6 +500,13 @@ def start_clocks(session: Session, dues: Mapping[uuid.UUID, datetime]) -> None:
         .values(receipt_due_at=bindparam("_due", type_=t.c.receipt_due_at.type))
     )
     session.execute(stmt, [{"_id": i, "_due": dues[i]} for i in ids])
+
+
+_START_CLOCKS_PG = text(
+    "UPDATE messages AS m SET receipt_due_at = v.due"
+    " FROM unnest(CAST(:ids AS uuid[]), CAST(:dues AS timestamptz[])) AS v(id, due)"
+    " WHERE m.id = v.id AND m.receipt_due_at IS NULL"
+)
 
 
 def finish_messages(
