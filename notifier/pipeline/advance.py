@@ -63,8 +63,15 @@ def progress_of(message: Message) -> states.Progress:
 Moves = Callable[[Session, dict[uuid.UUID, list[Delivery]]], list[EventRow]]
 
 
+# Finds the messages to advance inside the advancing transaction (acks: the messages of the
+# acknowledged deliveries), so that the lookup costs no transaction of its own.
+Finder = Callable[[Session], Sequence[uuid.UUID]]
+
+
 def advance_messages(
-    message_ids: Sequence[uuid.UUID], now: datetime | None = None, first: Moves | None = None
+    message_ids: Sequence[uuid.UUID] | Finder,
+    now: datetime | None = None,
+    first: Moves | None = None,
 ) -> None:
     """Decide and apply the next steps of each message; publishes started steps after commit.
 
@@ -73,12 +80,15 @@ def advance_messages(
     set-based statements, not one per message. `first` moves rows on that locked picture in
     the same transaction, before deciding (acks: one transaction instead of two).
     """
-    if not message_ids:
+    if not callable(message_ids) and not message_ids:
         return
     now = now or repo.utcnow()
     applied = _Applied()
     with transaction() as session:
-        locked = repo.lock_messages(session, message_ids, decision_only=True)
+        found = sorted(set(message_ids(session))) if callable(message_ids) else message_ids
+        if not found:
+            return
+        locked = repo.lock_messages(session, found, decision_only=True)
         messages = [m for m in locked if m.state == states.ACCEPTED]
         late = [m.id for m in locked if m.state == states.UNCONFIRMED]
         # A caller's moves may touch deliveries of finished messages too (an open reported

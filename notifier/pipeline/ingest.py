@@ -46,9 +46,13 @@ def record_acks(acks: Sequence[tuple[str, str]], only_user: str | None = None) -
     acks, so this is the API's busiest path.
     """
     parsed = [(_uuid(raw, f"acks[{i}].delivery_id"), kind) for i, (raw, kind) in enumerate(acks)]
-    with transaction() as session:
-        owners = repo.owners_of(session, [i for i, _ in parsed], only_user)
+    owners: dict[uuid.UUID, uuid.UUID] = {}
     accepted = 0
+
+    def find(session: Session) -> list[uuid.UUID]:
+        """The messages of the acknowledged deliveries (read in the advancing transaction)."""
+        owners.update(repo.owners_of(session, [i for i, _ in parsed], only_user))
+        return list(owners.values())
 
     def move(session: Session, by_message: dict[uuid.UUID, list[Delivery]]) -> list[EventRow]:
         nonlocal accepted
@@ -68,7 +72,8 @@ def record_acks(acks: Sequence[tuple[str, str]], only_user: str | None = None) -
             ACKS.labels(kind).inc(len(moved))
         return events
 
-    advance_messages(sorted(set(owners.values())), first=move)
+    if parsed:
+        advance_messages(find, first=move)
     return IngestResult(accepted, len(acks) - accepted)
 
 
