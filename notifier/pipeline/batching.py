@@ -28,8 +28,8 @@ def top_up(lane: str | None) -> TopUp | None:
 
 
 def count_topped_up(
-    lane: TopUp | None, asked: Sequence[uuid.UUID], claimed: Sequence[Delivery]
+    top_up: TopUp | None, asked: Sequence[uuid.UUID], claimed: Sequence[Delivery]
 ) -> None:
-    if lane is not None:
+    if top_up is not None:
         own = set(asked)
-        TOPPED_UP.labels(lane.lane).inc(sum(1 for d in claimed if d.id not in own))
+        TOPPED_UP.labels(top_up.lane).inc(sum(1 for d in claimed if d.id not in own))

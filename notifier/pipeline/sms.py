@@ -129,11 +129,12 @@ def _decide(
     sms_store.lock_numbers(session, phones)
     recent = sms_store.recent_sends(session, phones, now - timedelta(hours=24))
     reserve: list[dict[str, Any]] = []
+    limits = _limits()
     for d, sms in composed:
         counted = recent[d.target]
         past = [r.send for r in counted if r.delivery_id != d.id]
         kind, sign = sms.template.kind, sms.signature.name
-        window = frequency.window_hit(kind, sign, now, past, _limits())
+        window = frequency.window_hit(kind, sign, now, past, limits)
         if window is not None:
             decisions[d.id] = Limited(window)
             continue

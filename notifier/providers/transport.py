@@ -44,7 +44,7 @@ class HttpResponse:
 
 
 class _Transfer:
-    def __init__(self, index: int, request: HttpRequest, timeout: float, http2: bool) -> None:
+    def __init__(self, index: int, request: HttpRequest, timeout: float) -> None:
         self.index = index
         self.body = io.BytesIO()
         self.headers: dict[str, str] = {}
@@ -54,17 +54,6 @@ class _Transfer:
         if request.method != "GET":
             curl.setopt(pycurl.POSTFIELDS, request.body)
         curl.setopt(pycurl.HTTPHEADER, [f"{k}: {v}" for k, v in request.headers.items()])
-        if http2:
-            version = (
-                pycurl.CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE
-                if request.url.startswith("http://")
-                else pycurl.CURL_HTTP_VERSION_2TLS
-            )
-            curl.setopt(pycurl.HTTP_VERSION, version)
-            # Wait for the existing connection to multiplex on instead of opening a new one.
-            curl.setopt(pycurl.PIPEWAIT, 1)
-        else:
-            curl.setopt(pycurl.HTTP_VERSION, pycurl.CURL_HTTP_VERSION_1_1)
         curl.setopt(pycurl.TIMEOUT_MS, int(timeout * 1000))
         curl.setopt(pycurl.CONNECTTIMEOUT_MS, int(min(timeout, 5.0) * 1000))
         curl.setopt(pycurl.NOSIGNAL, 1)
@@ -85,10 +74,8 @@ class _Transfer:
 
 
 class CurlTransport:
-    """Runs a batch of requests with at most `max_in_flight` of them open at once; how they
-    share connections is the subclass's (`_configure`)."""
-
-    http2 = True
+    """Runs a batch of requests with at most `max_in_flight` of them open at once; the HTTP
+    version and how requests share connections are the subclass's (`_configure`, `_prepare`)."""
 
     def __init__(self, max_in_flight: int = 100, timeout: float = 10.0) -> None:
         self.max_in_flight = max_in_flight
@@ -97,6 +84,9 @@ class CurlTransport:
         self._configure(self._multi)
 
     def _configure(self, multi: pycurl.CurlMulti) -> None:
+        raise NotImplementedError
+
+    def _prepare(self, curl: pycurl.Curl, url: str) -> None:
         raise NotImplementedError
 
     def perform(self, requests: Sequence[HttpRequest]) -> list[HttpResponse]:
@@ -108,7 +98,8 @@ class CurlTransport:
         while pending or active:
             while pending and len(active) < self.max_in_flight:
                 index, request = pending.pop()
-                transfer = _Transfer(index, request, self.timeout, self.http2)
+                transfer = _Transfer(index, request, self.timeout)
+                self._prepare(transfer.curl, request.url)
                 active[transfer.curl] = transfer
                 self._multi.add_handle(transfer.curl)
             self._drive()
@@ -146,14 +137,25 @@ class Http2Transport(CurlTransport):
         multi.setopt(pycurl.M_PIPELINING, pycurl.PIPE_MULTIPLEX)
         multi.setopt(pycurl.M_MAX_HOST_CONNECTIONS, 1)
 
+    def _prepare(self, curl: pycurl.Curl, url: str) -> None:
+        version = (
+            pycurl.CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE
+            if url.startswith("http://")
+            else pycurl.CURL_HTTP_VERSION_2TLS
+        )
+        curl.setopt(pycurl.HTTP_VERSION, version)
+        # Wait for the existing connection to multiplex on instead of opening a new one.
+        curl.setopt(pycurl.PIPEWAIT, 1)
+
 
 class Http1Transport(CurlTransport):
     """The same batch loop on HTTP/1.1: one request per connection at a time, up to
     `max_in_flight` connections to a host, each kept alive across batches."""
 
-    http2 = False
-
     def _configure(self, multi: pycurl.CurlMulti) -> None:
         multi.setopt(pycurl.M_PIPELINING, pycurl.PIPE_NOTHING)
         multi.setopt(pycurl.M_MAX_HOST_CONNECTIONS, self.max_in_flight)
         multi.setopt(pycurl.M_MAXCONNECTS, self.max_in_flight)
+
+    def _prepare(self, curl: pycurl.Curl, url: str) -> None:
+        curl.setopt(pycurl.HTTP_VERSION, pycurl.CURL_HTTP_VERSION_1_1)

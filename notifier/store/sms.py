@@ -74,7 +74,7 @@ def release_sends(session: Session, delivery_ids: Sequence[uuid.UUID]) -> None:
 
 
 def is_opted_out(session: Session, phone: str) -> bool:
-    return session.get(SmsOptout, phone) is not None
+    return phone in opted_out(session, [phone])
 
 
 def opted_out(session: Session, phones: Sequence[str]) -> set[str]:
