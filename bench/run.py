@@ -233,13 +233,18 @@ def open_count(broadcast_id: uuid.UUID) -> int:
     )
 
 
-def notifier_pids(stack: Stack) -> list[int]:
-    pids: list[int] = []
+def notifier_pids(stack: Stack) -> dict[str, list[int]]:
+    """The process trees of notifier's own processes (API and workers), by name."""
+    pids: dict[str, list[int]] = {}
     for child in stack.children:
         mock = child.name.startswith(("apns", "fcm", "carrier")) or child.name == "worker-bench"
         if child.process.poll() is None and not mock:
-            pids += procs.tree(child.process.pid)
+            pids[child.name] = procs.tree(child.process.pid)
     return pids
+
+
+def cpu_by_process(stack: Stack) -> dict[str, float]:
+    return {name: procs.cpu_seconds(pids) for name, pids in notifier_pids(stack).items()}
 
 
 class Steady(threading.Thread):
@@ -323,11 +328,14 @@ def measure(stack: Stack, n: int, figures: Figures, broadcast_only: bool = False
     for tag in tags:
         seed_audience(n, tag)
     step("T0: 0 ms provider latency, nothing else running")
-    before = procs.cpu_seconds(notifier_pids(stack))
+    before = cpu_by_process(stack)
     figures.add("T0", f"broadcast to {n:,}, 0 ms provider latency", broadcast(stack, "t0", n),
                 "deliveries/s")  # fmt: skip
-    cpu = procs.cpu_seconds(notifier_pids(stack)) - before
-    figures.add("C", "notifier CPU per delivered notification (T0 run)", cpu / n * 1e6, "µs")
+    spent = {k: v - before.get(k, 0.0) for k, v in cpu_by_process(stack).items()}
+    figures.add("C", "notifier CPU per delivered notification (T0 run)",
+                sum(spent.values()) / n * 1e6, "µs")  # fmt: skip
+    shares = ", ".join(f"{k} {v / n * 1e6:.0f}" for k, v in sorted(spent.items()) if v)
+    step(f"C by process, µs per delivery: {shares}")
     if not broadcast_only:
         with_latency(stack, n, figures)
         under_broadcast(stack, n, figures)

@@ -9,15 +9,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
 from notifier.domain import states
 from notifier.domain.policy import MessageClass, Trigger, plan_from_json
 from notifier.metrics import FALLBACKS
 from notifier.pipeline import publish
-from notifier.store import repo
+from notifier.store import decision_rows, repo
 from notifier.store.db import transaction
-from notifier.store.models import Delivery, Message
+from notifier.store.decision_rows import DeliveryRow, MessageRow
+from notifier.store.models import Message
 from notifier.store.repo import EventRow
 
 # A security notice that left the queue (or ended) releases the device it is about.
@@ -44,9 +46,11 @@ class _Applied:
     started: list[publish.Job] = field(default_factory=list)
     events: list[EventRow] = field(default_factory=list)
     released: list[uuid.UUID] = field(default_factory=list)
+    # Messages moving to their next step: (step, its receipt deadline).
+    steps: dict[uuid.UUID, tuple[int, datetime | None]] = field(default_factory=dict)
 
 
-def progress_of(message: Message) -> states.Progress:
+def progress_of(message: Message | MessageRow) -> states.Progress:
     plan = plan_from_json(message.policy, message.receipt_deadline_s, message.chain)
     return states.Progress(
         plan,
@@ -58,14 +62,14 @@ def progress_of(message: Message) -> states.Progress:
 
 
 # Moves a caller makes on the locked picture before the decision (an ack batch moving its
-# deliveries): gets the session and every locked delivery by message, updates the objects of
+# deliveries): gets the session and every locked delivery by message, updates the state of
 # the rows it moved, and returns the events to write.
-Moves = Callable[[Session, dict[uuid.UUID, list[Delivery]]], list[EventRow]]
+Moves = Callable[[Session, dict[uuid.UUID, list[DeliveryRow]]], list[EventRow]]
 
 
-# Finds the messages to advance inside the advancing transaction (acks: the messages of the
-# acknowledged deliveries), so that the lookup costs no transaction of its own.
-Finder = Callable[[Session], Sequence[uuid.UUID]]
+# The messages to advance as a subquery of message ids (acks: the messages of the
+# acknowledged deliveries), so that finding them costs no statement of its own.
+Finder = Callable[[Session], Select[uuid.UUID]]
 
 
 def advance_messages(
@@ -85,23 +89,23 @@ def advance_messages(
     now = now or repo.utcnow()
     applied = _Applied()
     with transaction() as session:
-        found = sorted(set(message_ids(session))) if callable(message_ids) else message_ids
-        if not found:
+        found = message_ids(session) if callable(message_ids) else message_ids
+        locked = decision_rows.lock_messages(session, found)
+        if not locked:
             return
-        locked = repo.lock_messages(session, found, decision_only=True)
         messages = [m for m in locked if m.state == states.ACCEPTED]
         late = [m.id for m in locked if m.state == states.UNCONFIRMED]
         # A caller's moves may touch deliveries of finished messages too (an open reported
         # after the message was delivered), so then every locked message's rows are locked.
         of = [m.id for m in locked] if first else [m.id for m in messages] + late
-        by_message: dict[uuid.UUID, list[Delivery]] = defaultdict(list)
-        for d in repo.lock_deliveries_of(session, of):
+        by_message: dict[uuid.UUID, list[DeliveryRow]] = defaultdict(list)
+        for d in decision_rows.lock_deliveries_of(session, of):
             by_message[d.message_id].append(d)
         if first:
             applied.events += first(session, by_message)
         for message in messages:
             _decide(message, by_message[message.id], now, applied)
-        _apply(session, applied, {m.id: m for m in messages})
+        _apply(session, applied, {m.id: m for m in messages}, now)
         _late_receipts(session, late, by_message, applied)
         repo.add_events(session, applied.events, now)
         repo.release_held_devices(session, applied.released)
@@ -111,7 +115,7 @@ def advance_messages(
 def _late_receipts(
     session: Session,
     late: list[uuid.UUID],
-    by_message: dict[uuid.UUID, list[Delivery]],
+    by_message: dict[uuid.UUID, list[DeliveryRow]],
     applied: _Applied,
 ) -> None:
     """A message that ended unconfirmed and then got its receipt after all was delivered:
@@ -156,7 +160,9 @@ def advance_due(until: datetime) -> int:
     return total
 
 
-def _decide(message: Message, deliveries: list[Delivery], now: datetime, applied: _Applied) -> None:
+def _decide(
+    message: MessageRow, deliveries: list[DeliveryRow], now: datetime, applied: _Applied
+) -> None:
     views = [states.DeliveryView(d.id, d.channel, d.state, d.step) for d in deliveries]
     steps = states.advance(views, progress_of(message), now)
     channels = {d.id: d.channel for d in deliveries}
@@ -179,8 +185,7 @@ def _decide(message: Message, deliveries: list[Delivery], now: datetime, applied
             f"step {steps.next_step + 1}: earlier step not confirmed ({message.confirm_trigger})"
         )
         move(steps.start, states.STANDBY, states.QUEUED, "fallback", label)
-        message.step, message.receipt_due_at = steps.next_step, steps.next_due_at
-        message.updated_at = now
+        applied.steps[message.id] = (steps.next_step, steps.next_due_at)
     if message.about_device is not None and any(
         d.channel == states.SMS and d.state in NOTICE_GONE for d in deliveries
     ):
@@ -189,7 +194,10 @@ def _decide(message: Message, deliveries: list[Delivery], now: datetime, applied
         applied.finish[message.id] = steps.final_state
 
 
-def _apply(session: Session, applied: _Applied, messages: dict[uuid.UUID, Message]) -> None:
+def _apply(
+    session: Session, applied: _Applied, messages: dict[uuid.UUID, MessageRow], now: datetime
+) -> None:
+    repo.set_steps(session, applied.steps, now)
     groups: dict[tuple[str, str], list[_Move]] = defaultdict(list)
     for m in applied.moves:
         groups[(m.expected, m.new)].append(m)

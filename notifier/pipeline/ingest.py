@@ -7,16 +7,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import Select
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
 
 from notifier.domain import states
 from notifier.domain.errors import InvalidInput
 from notifier.metrics import ACKS
 from notifier.pipeline.advance import advance_messages
-from notifier.store import repo
+from notifier.store import decision_rows, repo
 from notifier.store.db import transaction
-from notifier.store.models import Delivery
+from notifier.store.decision_rows import DeliveryRow
 from notifier.store.repo import EventRow
 
 # An ack may overtake the worker's own "sent" record; a late one still counts after the deadline.
@@ -46,27 +46,26 @@ def record_acks(acks: Sequence[tuple[str, str]], only_user: str | None = None) -
     acks, so this is the API's busiest path.
     """
     parsed = [(_uuid(raw, f"acks[{i}].delivery_id"), kind) for i, (raw, kind) in enumerate(acks)]
-    owners: dict[uuid.UUID, uuid.UUID] = {}
     accepted = 0
 
-    def find(session: Session) -> list[uuid.UUID]:
-        """The messages of the acknowledged deliveries (read in the advancing transaction)."""
-        owners.update(repo.owners_of(session, [i for i, _ in parsed], only_user))
-        return list(owners.values())
+    def find(session: Session) -> Select[uuid.UUID]:
+        """The messages of the acknowledged deliveries (found as the advance locks them)."""
+        return decision_rows.messages_of_deliveries(session, [i for i, _ in parsed], only_user)
 
-    def move(session: Session, by_message: dict[uuid.UUID, list[Delivery]]) -> list[EventRow]:
+    def move(session: Session, by_message: dict[uuid.UUID, list[DeliveryRow]]) -> list[EventRow]:
         nonlocal accepted
+        # Every delivery of the found messages: an id not among them is unknown (or not the
+        # caller's) and is ignored.
         rows = {d.id: d for ds in by_message.values() for d in ds}
         events: list[EventRow] = []
         for kind, expected, new_state in (
             ("received", ACKABLE, states.ACKED),
             ("opened", (*ACKABLE, states.ACKED), states.OPENED),
         ):
-            ids = [i for i, k in parsed if k == kind and i in owners]
+            ids = [i for i, k in parsed if k == kind and i in rows]
             moved = repo.transition_of_messages(session, ids, expected, new_state)
             for delivery_id, message_id in moved:
-                # The decision reads the new state; the row itself was written just now.
-                set_committed_value(rows[delivery_id], "state", new_state)
+                rows[delivery_id].state = new_state  # what the decision reads next
                 events.append(EventRow(message_id, new_state, kind, delivery_id))
             accepted += len(moved)
             ACKS.labels(kind).inc(len(moved))

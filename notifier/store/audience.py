@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from notifier.domain.segments import Segment
 from notifier.store.models import Device, UserTag
+from notifier.store.sql import among
 
 
 def _devices_where(segment: Segment) -> list[Any]:
@@ -45,7 +46,7 @@ def next_users(session: Session, segment: Segment, after: str | None, limit: int
 
 def devices_of(session: Session, segment: Segment, users: Sequence[str]) -> dict[str, list[Device]]:
     """The segment's devices of these users, per user (versions checked here)."""
-    stmt = select(Device).where(Device.user_id.in_(users), *_devices_where(segment))
+    stmt = select(Device).where(among(session, Device.user_id, users), *_devices_where(segment))
     found: dict[str, list[Device]] = defaultdict(list)
     for d in session.scalars(stmt.order_by(Device.user_id, Device.created_at)):
         if segment.admits(d.platform, d.locale, d.app_version):

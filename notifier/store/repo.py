@@ -22,7 +22,7 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.orm import Session, load_only
+from sqlalchemy.orm import Session
 
 from notifier.domain.states import DELIVERY_FINAL
 from notifier.store import bulk
@@ -38,6 +38,7 @@ from notifier.store.models import (
     User,
     UserTag,
 )
+from notifier.store.sql import among
 
 
 def utcnow() -> datetime:
@@ -159,7 +160,7 @@ def release_held_devices(session: Session, device_ids: Sequence[uuid.UUID]) -> l
         return []
     stmt = (
         update(Device)
-        .where(Device.id.in_(device_ids), Device.state == "held")
+        .where(among(session, Device.id, device_ids), Device.state == "held")
         .values(state="active", updated_at=utcnow())
         .returning(Device.id)
         .execution_options(synchronize_session=False)
@@ -230,78 +231,46 @@ def lock_deliveries(session: Session, ids: Iterable[uuid.UUID]) -> dict[uuid.UUI
     wanted = sorted(set(ids))
     if not wanted:
         return {}
-    stmt = select(Delivery.id, Delivery.state).where(Delivery.id.in_(wanted)).order_by(Delivery.id)
-    return {row.id: row.state for row in session.execute(locked(session, stmt))}
-
-
-# What a decision reads of a delivery (see DECISION_COLUMNS): an ack batch or a receipt
-# check locks hundreds, and their text columns (target, SMS text) would be decoded for nothing.
-DELIVERY_DECISION_COLUMNS = (
-    Delivery.message_id,
-    Delivery.channel,
-    Delivery.state,
-    Delivery.step,
-    Delivery.created_at,
-)
-
-
-def lock_deliveries_of(session: Session, message_ids: Sequence[uuid.UUID]) -> list[Delivery]:
-    """Lock and load every delivery of these messages in one statement: PostgreSQL locks the
-    rows in the ORDER BY's order, id order as everywhere (see lock_deliveries). Returned in
-    each message's own order (creation, then id); DELIVERY_DECISION_COLUMNS are loaded (any
-    other column loads on first access)."""
-    if not message_ids:
-        return []
     stmt = (
-        select(Delivery)
-        .where(Delivery.message_id.in_(message_ids))
+        select(Delivery.id, Delivery.state)
+        .where(among(session, Delivery.id, wanted))
         .order_by(Delivery.id)
-        .options(load_only(*DELIVERY_DECISION_COLUMNS))
     )
-    stmt = locked(session, stmt).execution_options(populate_existing=True)
-    rows = list(session.scalars(stmt))
-    return sorted(rows, key=lambda d: (str(d.message_id), d.created_at, str(d.id)))
+    return {row.id: row.state for row in session.execute(locked(session, stmt))}
 
 
 def deliveries_of(session: Session, message_ids: Sequence[uuid.UUID]) -> list[Delivery]:
     return list(
         session.scalars(
             select(Delivery)
-            .where(Delivery.message_id.in_(message_ids))
+            .where(among(session, Delivery.message_id, message_ids))
             .order_by(Delivery.message_id, Delivery.created_at, Delivery.id)
         )
     )
 
 
-def owners_of(
-    session: Session, ids: Sequence[uuid.UUID], user_id: str | None = None
-) -> dict[uuid.UUID, uuid.UUID]:
-    """The message of each of these deliveries that exists (and, with `user_id`, belongs to a
-    message of that user); read without locking."""
-    if not ids:
-        return {}
-    stmt = select(Delivery.id, Delivery.message_id).where(Delivery.id.in_(set(ids)))
-    if user_id is not None:
-        stmt = stmt.join(Message, Message.id == Delivery.message_id).where(
-            Message.user_id == user_id
-        )
-    return {row.id: row.message_id for row in session.execute(stmt)}
-
-
 def load_deliveries(session: Session, ids: Sequence[uuid.UUID]) -> list[Delivery]:
     """Oldest first, so per-number limits let the earlier messages through."""
-    stmt = select(Delivery).where(Delivery.id.in_(ids)).order_by(Delivery.created_at, Delivery.id)
+    stmt = (
+        select(Delivery)
+        .where(among(session, Delivery.id, ids))
+        .order_by(Delivery.created_at, Delivery.id)
+    )
     return list(session.scalars(stmt))
 
 
 def _moving(
-    ids: Sequence[uuid.UUID], expected: str | Sequence[str], new_state: str, **values: Any
+    session: Session,
+    ids: Sequence[uuid.UUID],
+    expected: str | Sequence[str],
+    new_state: str,
+    **values: Any,
 ) -> Update:
     """The conditional update every delivery transition is: only rows still in `expected`."""
     states = [expected] if isinstance(expected, str) else list(expected)
     return (
         update(Delivery)
-        .where(Delivery.id.in_(ids), Delivery.state.in_(states))
+        .where(among(session, Delivery.id, ids), among(session, Delivery.state, states))
         .values(state=new_state, updated_at=utcnow(), **values)
         .execution_options(synchronize_session=False)
     )
@@ -313,7 +282,7 @@ def transition_of_messages(
     """As transition, returning (delivery id, message id) of the rows that moved."""
     if not ids:
         return []
-    stmt = _moving(ids, expected, new_state).returning(Delivery.id, Delivery.message_id)
+    stmt = _moving(session, ids, expected, new_state).returning(Delivery.id, Delivery.message_id)
     return [(row.id, row.message_id) for row in session.execute(stmt)]
 
 
@@ -330,7 +299,8 @@ def transition(
     """
     if not ids:
         return []
-    return list(session.scalars(_moving(ids, expected, new_state, **values).returning(Delivery.id)))
+    stmt = _moving(session, ids, expected, new_state, **values).returning(Delivery.id)
+    return list(session.scalars(stmt))
 
 
 # One statement for a whole batch on PostgreSQL: the values travel as arrays and join the
@@ -415,7 +385,7 @@ def _claim(session: Session, ids: Sequence[uuid.UUID]) -> list[Delivery]:
     if not ids:
         return []
     stmt = (
-        _moving(ids, "queued", "sending", attempts=Delivery.attempts + 1)
+        _moving(session, ids, "queued", "sending", attempts=Delivery.attempts + 1)
         .returning(Delivery)
         .execution_options(populate_existing=True)
     )
@@ -443,34 +413,11 @@ def _ready(session: Session, lane: str, limit: int) -> list[uuid.UUID]:
     return list(session.scalars(stmt))
 
 
-# What deciding a message's next step reads: not its content (title, body, data, params),
-# whose JSON would be decoded for nothing on every ack and receipt check.
-DECISION_COLUMNS = (
-    Message.state,
-    Message.policy,
-    Message.chain,
-    Message.step,
-    Message.receipt_deadline_s,
-    Message.receipt_due_at,
-    Message.expires_at,
-    Message.confirm_trigger,
-    Message.message_class,
-    Message.about_device,
-    Message.updated_at,
-)
-
-
-def lock_messages(
-    session: Session, ids: Sequence[uuid.UUID], lock: bool = True, decision_only: bool = False
-) -> list[Message]:
-    """Load messages for a decision, locked so concurrent deciders take turns (PostgreSQL).
-
-    SQLite needs no row lock: every transaction here starts with BEGIN IMMEDIATE.
-    `decision_only` loads DECISION_COLUMNS (anything else loads on first access).
-    """
-    stmt = select(Message).where(Message.id.in_(ids)).order_by(Message.id)
-    if decision_only:
-        stmt = stmt.options(load_only(*DECISION_COLUMNS))
+def lock_messages(session: Session, ids: Sequence[uuid.UUID], lock: bool = True) -> list[Message]:
+    """Load messages, locked so concurrent writers take turns (PostgreSQL). SQLite needs no
+    row lock: every transaction here starts with BEGIN IMMEDIATE. (A decision reads its
+    messages as decision_rows instead.)"""
+    stmt = select(Message).where(among(session, Message.id, ids)).order_by(Message.id)
     return list(session.scalars(locked(session, stmt) if lock else stmt))
 
 
@@ -478,7 +425,7 @@ def lock_message_rows(session: Session, ids: Sequence[uuid.UUID]) -> None:
     """Lock messages as lock_messages does (same mode, same order) without loading them: for
     writers that change a column or two and need no decision."""
     if ids and is_postgres(session):
-        stmt = select(Message.id).where(Message.id.in_(ids)).order_by(Message.id)
+        stmt = select(Message.id).where(among(session, Message.id, ids)).order_by(Message.id)
         session.execute(locked(session, stmt)).all()
 
 
@@ -502,6 +449,26 @@ def start_clocks(session: Session, dues: Mapping[uuid.UUID, datetime]) -> None:
     session.execute(stmt, [{"_id": i, "_due": dues[i]} for i in ids])
 
 
+def set_steps(
+    session: Session, steps: Mapping[uuid.UUID, tuple[int, datetime | None]], now: datetime
+) -> None:
+    """Move locked messages to their next step: `steps` maps id to (step, receipt deadline)."""
+    if not steps:
+        return
+    t = cast(Table, Message.__table__)
+    stmt = (
+        update(t)
+        .where(t.c.id == bindparam("_id", type_=t.c.id.type))
+        .values(
+            step=bindparam("_step", type_=t.c.step.type),
+            receipt_due_at=bindparam("_due", type_=t.c.receipt_due_at.type),
+            updated_at=now,
+        )
+    )
+    rows = [{"_id": i, "_step": step, "_due": due} for i, (step, due) in steps.items()]
+    session.execute(stmt, rows)
+
+
 _START_CLOCKS_PG = text(
     "UPDATE messages AS m SET receipt_due_at = v.due"
     " FROM unnest(CAST(:ids AS uuid[]), CAST(:dues AS timestamptz[])) AS v(id, due)"
@@ -518,7 +485,7 @@ def finish_messages(
     now = utcnow()
     result = session.execute(
         update(Message)
-        .where(Message.id.in_(message_ids), Message.state == from_state)
+        .where(among(session, Message.id, message_ids), Message.state == from_state)
         .values(state=state, updated_at=now, completed_at=now)
         .returning(Message.id)
         .execution_options(synchronize_session=False)
@@ -570,7 +537,7 @@ def touch(session: Session, ids: Sequence[uuid.UUID], state: str | None = None) 
     for another interval; with `state`, only those still in it."""
     if ids:
         lock_deliveries(session, ids)
-        stmt = update(Delivery).where(Delivery.id.in_(ids))
+        stmt = update(Delivery).where(among(session, Delivery.id, ids))
         if state is not None:
             stmt = stmt.where(Delivery.state == state)
         session.execute(
@@ -589,8 +556,5 @@ def timeline(session: Session, message_id: uuid.UUID) -> list[Event]:
 
 
 def attempts_of(session: Session, delivery_ids: Sequence[uuid.UUID]) -> list[Attempt]:
-    return list(
-        session.scalars(
-            select(Attempt).where(Attempt.delivery_id.in_(delivery_ids)).order_by(Attempt.id)
-        )
-    )
+    stmt = select(Attempt).where(among(session, Attempt.delivery_id, delivery_ids))
+    return list(session.scalars(stmt.order_by(Attempt.id)))

@@ -1,0 +1,110 @@
+"""The locked picture a decision is made on (acks, receipt checks, reports, the sweep), read
+as plain rows instead of ORM objects.
+
+An ack batch or a receipt check locks hundreds of messages and their deliveries; building and
+tracking an ORM object for each cost more CPU than the rest of the decision. These rows carry
+only what `states.advance` reads, and every write the decision leads to is an explicit,
+set-based statement (pipeline.advance), never a flush of changed objects.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
+
+from notifier.store.models import Delivery, Message
+from notifier.store.repo import locked
+from notifier.store.sql import among
+
+
+@dataclass(slots=True)
+class MessageRow:
+    id: uuid.UUID
+    state: str
+    policy: str
+    chain: list[dict[str, Any]] | None
+    step: int
+    receipt_deadline_s: int
+    receipt_due_at: datetime | None
+    expires_at: datetime
+    confirm_trigger: str
+    message_class: str
+    about_device: uuid.UUID | None
+
+
+@dataclass(slots=True)
+class DeliveryRow:
+    id: uuid.UUID
+    message_id: uuid.UUID
+    channel: str
+    state: str
+    step: int
+    created_at: datetime
+
+
+_MESSAGE_COLUMNS = (
+    Message.id,
+    Message.state,
+    Message.policy,
+    Message.chain,
+    Message.step,
+    Message.receipt_deadline_s,
+    Message.receipt_due_at,
+    Message.expires_at,
+    Message.confirm_trigger,
+    Message.message_class,
+    Message.about_device,
+)
+_DELIVERY_COLUMNS = (
+    Delivery.id,
+    Delivery.message_id,
+    Delivery.channel,
+    Delivery.state,
+    Delivery.step,
+    Delivery.created_at,
+)
+
+
+def messages_of_deliveries(
+    session: Session, delivery_ids: Sequence[uuid.UUID], user_id: str | None = None
+) -> Select[uuid.UUID]:
+    """The ids of the messages these deliveries belong to (with `user_id`: only that user's
+    messages), as a subquery for lock_messages: an ack batch finds and locks its messages in
+    one statement."""
+    stmt = select(Delivery.message_id).where(among(session, Delivery.id, delivery_ids))
+    if user_id is not None:
+        stmt = stmt.join(Message, Message.id == Delivery.message_id).where(
+            Message.user_id == user_id
+        )
+    return stmt
+
+
+def lock_messages(
+    session: Session, ids: Sequence[uuid.UUID] | Select[uuid.UUID]
+) -> list[MessageRow]:
+    """Lock these messages (repo.locked's mode, id order) and read what a decision needs.
+    `ids` may be a subquery of message ids (messages_of_deliveries)."""
+    where = Message.id.in_(ids) if isinstance(ids, Select) else among(session, Message.id, ids)
+    stmt = select(*_MESSAGE_COLUMNS).where(where).order_by(Message.id)
+    return [MessageRow(*row) for row in session.execute(locked(session, stmt))]
+
+
+def lock_deliveries_of(session: Session, message_ids: Sequence[uuid.UUID]) -> list[DeliveryRow]:
+    """Lock and read every delivery of these messages in one statement, locked in id order as
+    everywhere (repo.lock_deliveries); returned in each message's own order (creation, then
+    id)."""
+    if not message_ids:
+        return []
+    stmt = (
+        select(*_DELIVERY_COLUMNS)
+        .where(among(session, Delivery.message_id, message_ids))
+        .order_by(Delivery.id)
+    )
+    rows = [DeliveryRow(*row) for row in session.execute(locked(session, stmt))]
+    return sorted(rows, key=lambda d: (d.message_id, d.created_at, d.id))
