@@ -14,8 +14,7 @@ from collections.abc import Sequence
 
 from config.settings import get_settings
 from notifier.metrics import TOPPED_UP
-from notifier.store.models import Delivery
-from notifier.store.repo import TopUp
+from notifier.store.claims import TopUp
 
 
 def top_up(lane: str | None) -> TopUp | None:
@@ -28,8 +27,8 @@ def top_up(lane: str | None) -> TopUp | None:
 
 
 def count_topped_up(
-    top_up: TopUp | None, asked: Sequence[uuid.UUID], claimed: Sequence[Delivery]
+    top_up: TopUp | None, asked: Sequence[uuid.UUID], claimed: Sequence[uuid.UUID]
 ) -> None:
     if top_up is not None:
         own = set(asked)
-        TOPPED_UP.labels(top_up.lane).inc(sum(1 for d in claimed if d.id not in own))
+        TOPPED_UP.labels(top_up.lane).inc(sum(1 for d in claimed if d not in own))

@@ -19,12 +19,12 @@ from notifier.pipeline.advance import advance_messages, progress_of
 from notifier.pipeline.record import Recorded, record_outcomes
 from notifier.providers.gateway import PushGateway, process_gateway
 from notifier.providers.push_job import PushJob
-from notifier.store import repo
+from notifier.store import claims, repo
+from notifier.store.claims import PushDelivery, PushMessage
 from notifier.store.db import in_transaction_until, transaction
-from notifier.store.models import Delivery, Message
 
 
-def _job(delivery: Delivery, message: Message) -> PushJob:
+def _job(delivery: PushDelivery, message: PushMessage) -> PushJob:
     return PushJob(
         delivery_id=str(delivery.id),
         platform=delivery.platform or "",
@@ -49,20 +49,20 @@ def send_push(
     record_by = time.monotonic() + 0.8 * get_settings().sending_lease_seconds
     top_up = batching.top_up(lane)
     with transaction() as session:
-        claimed, messages = repo.claim_queued(session, delivery_ids, top_up)
+        claimed, messages = claims.claim_pushes(session, delivery_ids, top_up)
     if not claimed:
         return 0
-    batching.count_topped_up(top_up, delivery_ids, claimed)
+    batching.count_topped_up(top_up, delivery_ids, [d.id for d in claimed])
     live = [d for d in claimed if messages[d.message_id].expires_at > now]
+    expired = [d for d in claimed if messages[d.message_id].expires_at <= now]
     with PROVIDER_SECONDS.labels("push").time():
         outcomes = (gateway or process_gateway()).send(
             [_job(d, messages[d.message_id]) for d in live]
         )
     clocks = _clocks_started(live, outcomes, messages)
-    expired = [d for d in claimed if d not in live]
     outcomes += [EXPIRED] * len(expired)
 
-    def record(session: Session) -> Recorded:
+    def record(session: Session) -> Recorded[PushDelivery]:
         repo.start_clocks(session, clocks)
         return record_outcomes(session, live + expired, outcomes, states.SENT)
 
@@ -78,7 +78,9 @@ def send_push(
 
 
 def _clocks_started(
-    live: Sequence[Delivery], outcomes: Sequence[Outcome], messages: Mapping[uuid.UUID, Message]
+    live: Sequence[PushDelivery],
+    outcomes: Sequence[Outcome],
+    messages: Mapping[uuid.UUID, PushMessage],
 ) -> dict[uuid.UUID, datetime]:
     """Receipt deadlines that start now: of messages sent whose step had no deadline yet."""
     now = repo.utcnow()
@@ -91,6 +93,6 @@ def _clocks_started(
     return dues
 
 
-def _schedule_receipt_checks(sent: Sequence[Message]) -> None:
+def _schedule_receipt_checks(sent: Sequence[PushMessage]) -> None:
     for due in sorted({m.receipt_due_at for m in sent if m.receipt_due_at is not None}):
         publish.receipts_due(due)

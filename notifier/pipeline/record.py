@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy.orm import Session
 
@@ -16,15 +16,20 @@ from notifier.domain import states
 from notifier.domain.outcomes import Kind, Outcome, backoff_seconds
 from notifier.metrics import OUTCOMES
 from notifier.store import repo
+from notifier.store.claims import PushDelivery
 from notifier.store.models import Delivery
 from notifier.store.repo import EventRow
 
+# A claimed delivery: an ORM object (SMS) or a plain row (push); the record reads the same
+# columns of either.
+Claimed = TypeVar("Claimed", Delivery, PushDelivery)
+
 
 @dataclass
-class Recorded:
+class Recorded(Generic[Claimed]):
     retries: list[tuple[uuid.UUID, float]] = field(default_factory=list)
-    sent: list[Delivery] = field(default_factory=list)
-    failed: list[Delivery] = field(default_factory=list)
+    sent: list[Claimed] = field(default_factory=list)
+    failed: list[Claimed] = field(default_factory=list)
     # Messages with a delivery that left flight (failed, expired): only these can have a next
     # step now. A push that went out changes no decision (sending and sent are both in
     # flight); its receipt check or ack advances the message.
@@ -36,7 +41,7 @@ def _label(outcome: Outcome) -> str:
     return " ".join(str(x) for x in (outcome.status_code, outcome.error_code, outcome.detail) if x)
 
 
-def _attempt_row(delivery: Delivery, outcome: Outcome) -> dict[str, Any]:
+def _attempt_row(delivery: Claimed, outcome: Outcome) -> dict[str, Any]:
     return {
         "delivery_id": delivery.id,
         "number": delivery.attempts,
@@ -50,17 +55,17 @@ def _attempt_row(delivery: Delivery, outcome: Outcome) -> dict[str, Any]:
 
 def record_outcomes(
     session: Session,
-    claimed: Sequence[Delivery],
+    claimed: Sequence[Claimed],
     outcomes: Sequence[Outcome],
     success_state: str,
-) -> Recorded:
+) -> Recorded[Claimed]:
     """Apply one outcome per claimed (state `sending`) delivery, all in the caller's transaction.
 
     The rows are locked first and read back: one that an ack or a report already moved on
     keeps its newer state. The rest are written in one batched statement.
     """
     now = repo.utcnow()
-    result = Recorded()
+    result: Recorded[Claimed] = Recorded()
     current = repo.lock_deliveries(session, [d.id for d in claimed])
     events: list[EventRow] = []
     rows: list[dict[str, Any]] = []
@@ -82,11 +87,11 @@ def record_outcomes(
 
 
 def _row(
-    delivery: Delivery,
+    delivery: Claimed,
     outcome: Outcome,
     success_state: str,
     now: datetime,
-    result: Recorded,
+    result: Recorded[Claimed],
     events: list[EventRow],
 ) -> dict[str, Any]:
     """The new values of one delivery; notes the outcome in `result` and `events`."""

@@ -29,7 +29,7 @@ from notifier.pipeline import batching, publish
 from notifier.pipeline.advance import advance_messages
 from notifier.pipeline.record import Recorded, record_outcomes
 from notifier.providers.carrier import CarrierClient, SmsSubmit, process_carrier
-from notifier.store import repo
+from notifier.store import claims, repo
 from notifier.store import sms as sms_store
 from notifier.store.db import in_transaction_until, transaction
 from notifier.store.models import Delivery, Message
@@ -227,15 +227,15 @@ def send_sms(
     record_by = time.monotonic() + 0.8 * get_settings().sending_lease_seconds
     top_up = batching.top_up(lane)
     with transaction() as session:
-        claimed, messages = repo.claim_queued(session, delivery_ids, top_up)
+        claimed, messages = claims.claim_queued(session, delivery_ids, top_up)
         decisions = _decide(session, claimed, messages, now)
     if not claimed:
         return 0
-    batching.count_topped_up(top_up, delivery_ids, claimed)
+    batching.count_topped_up(top_up, delivery_ids, [d.id for d in claimed])
     to_send = [d for d in claimed if isinstance(decisions[d.id], SmsSubmit | Outcome)]
     outcomes = _submit_all(carrier, to_send, decisions)
 
-    def record(session: Session) -> tuple[Recorded, list[tuple[uuid.UUID, float]]]:
+    def record(session: Session) -> tuple[Recorded[Delivery], list[tuple[uuid.UUID, float]]]:
         result = record_outcomes(session, to_send, outcomes, states.SUBMITTED)
         sms_store.release_sends(session, [d.id for d in result.failed])
         return result, _hold(session, decisions, claimed)

@@ -44,19 +44,21 @@ class HttpResponse:
 
 
 class _Transfer:
-    def __init__(self, index: int, request: HttpRequest, timeout: float) -> None:
+    """One request on an easy handle. Handles are reused from batch to batch: setting one up
+    costs more than the request's own share of the multiplexed exchange."""
+
+    def __init__(self, index: int, curl: pycurl.Curl, request: HttpRequest) -> None:
         self.index = index
         self.body = io.BytesIO()
         self.headers: dict[str, str] = {}
-        self.curl = curl = pycurl.Curl()
+        self.curl = curl
         curl.setopt(pycurl.URL, request.url)
-        curl.setopt(pycurl.CUSTOMREQUEST, request.method)
-        if request.method != "GET":
+        if request.method == "GET":
+            curl.setopt(pycurl.HTTPGET, 1)
+        else:
+            curl.setopt(pycurl.CUSTOMREQUEST, request.method)
             curl.setopt(pycurl.POSTFIELDS, request.body)
         curl.setopt(pycurl.HTTPHEADER, [f"{k}: {v}" for k, v in request.headers.items()])
-        curl.setopt(pycurl.TIMEOUT_MS, int(timeout * 1000))
-        curl.setopt(pycurl.CONNECTTIMEOUT_MS, int(min(timeout, 5.0) * 1000))
-        curl.setopt(pycurl.NOSIGNAL, 1)
         curl.setopt(pycurl.WRITEDATA, self.body)
         curl.setopt(pycurl.HEADERFUNCTION, self._header)
 
@@ -82,12 +84,26 @@ class CurlTransport:
         self.timeout = timeout
         self._multi = pycurl.CurlMulti()
         self._configure(self._multi)
+        self._idle: list[pycurl.Curl] = []
 
     def _configure(self, multi: pycurl.CurlMulti) -> None:
         raise NotImplementedError
 
     def _prepare(self, curl: pycurl.Curl, url: str) -> None:
         raise NotImplementedError
+
+    def _handle(self, url: str) -> pycurl.Curl:
+        """An easy handle for a request to `url`; libcurl keeps a handle's options between
+        requests, so only the per-URL ones are set again."""
+        if self._idle:
+            curl = self._idle.pop()
+        else:
+            curl = pycurl.Curl()
+            curl.setopt(pycurl.TIMEOUT_MS, int(self.timeout * 1000))
+            curl.setopt(pycurl.CONNECTTIMEOUT_MS, int(min(self.timeout, 5.0) * 1000))
+            curl.setopt(pycurl.NOSIGNAL, 1)
+        self._prepare(curl, url)
+        return curl
 
     def perform(self, requests: Sequence[HttpRequest]) -> list[HttpResponse]:
         """Send all requests; the answer list is in the same order as the requests."""
@@ -98,8 +114,7 @@ class CurlTransport:
         while pending or active:
             while pending and len(active) < self.max_in_flight:
                 index, request = pending.pop()
-                transfer = _Transfer(index, request, self.timeout)
-                self._prepare(transfer.curl, request.url)
+                transfer = _Transfer(index, self._handle(request.url), request)
                 active[transfer.curl] = transfer
                 self._multi.add_handle(transfer.curl)
             self._drive()
@@ -107,7 +122,7 @@ class CurlTransport:
                 transfer = active.pop(curl)
                 results[transfer.index] = transfer.response(error)
                 self._multi.remove_handle(curl)
-                curl.close()
+                self._idle.append(curl)
         return [r if r is not None else HttpResponse(None, error="lost") for r in results]
 
     def _drive(self) -> None:
@@ -127,6 +142,9 @@ class CurlTransport:
                 return done
 
     def close(self) -> None:
+        for curl in self._idle:
+            curl.close()
+        self._idle.clear()
         self._multi.close()
 
 

@@ -23,7 +23,7 @@ from notifier.store.repo import locked
 from notifier.store.sql import among
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class MessageRow:
     id: uuid.UUID
     state: str
@@ -38,7 +38,7 @@ class MessageRow:
     about_device: uuid.UUID | None
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class DeliveryRow:
     id: uuid.UUID
     message_id: uuid.UUID
@@ -107,4 +107,4 @@ def lock_deliveries_of(session: Session, message_ids: Sequence[uuid.UUID]) -> li
         .order_by(Delivery.id)
     )
     rows = [DeliveryRow(*row) for row in session.execute(locked(session, stmt))]
-    return sorted(rows, key=lambda d: (d.message_id, d.created_at, d.id))
+    return sorted(rows, key=lambda d: (d.message_id.int, d.created_at, d.id.int))

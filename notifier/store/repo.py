@@ -16,8 +16,6 @@ from sqlalchemy import (
     delete,
     func,
     insert,
-    literal_column,
-    or_,
     select,
     text,
     update,
@@ -228,7 +226,7 @@ def lock_deliveries(session: Session, ids: Iterable[uuid.UUID]) -> dict[uuid.UUI
     ack batch locked the same rows in opposite orders, and the record was rolled back after
     the pushes had gone out). SQLite needs no row lock: BEGIN IMMEDIATE serialises writers.
     """
-    wanted = sorted(set(ids))
+    wanted = set(ids)  # the ORDER BY sets the lock order
     if not wanted:
         return {}
     stmt = (
@@ -259,7 +257,7 @@ def load_deliveries(session: Session, ids: Sequence[uuid.UUID]) -> list[Delivery
     return list(session.scalars(stmt))
 
 
-def _moving(
+def moving(
     session: Session,
     ids: Sequence[uuid.UUID],
     expected: str | Sequence[str],
@@ -282,7 +280,7 @@ def transition_of_messages(
     """As transition, returning (delivery id, message id) of the rows that moved."""
     if not ids:
         return []
-    stmt = _moving(session, ids, expected, new_state).returning(Delivery.id, Delivery.message_id)
+    stmt = moving(session, ids, expected, new_state).returning(Delivery.id, Delivery.message_id)
     return [(row.id, row.message_id) for row in session.execute(stmt)]
 
 
@@ -299,7 +297,7 @@ def transition(
     """
     if not ids:
         return []
-    stmt = _moving(session, ids, expected, new_state, **values).returning(Delivery.id)
+    stmt = moving(session, ids, expected, new_state, **values).returning(Delivery.id)
     return list(session.scalars(stmt))
 
 
@@ -351,68 +349,6 @@ def set_outcomes(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
     session.execute(stmt, [{"_now": now, **{f"_{k}": v for k, v in r.items()}} for r in rows])
 
 
-@dataclass(frozen=True)
-class TopUp:
-    """Fill a claim up to `size` deliveries with other ready ones of `lane`."""
-
-    lane: str
-    size: int
-
-
-def claim_queued(
-    session: Session, ids: Sequence[uuid.UUID], top_up: TopUp | None = None
-) -> tuple[list[Delivery], dict[uuid.UUID, Message]]:
-    """Claim queued deliveries for sending (counting the attempt) and load their messages.
-
-    With `top_up`, the claim also takes other ready deliveries of that lane, oldest first, up to
-    `top_up.size` in all: when one-message tasks back up, the first task sends the backlog as
-    one batch and the tasks of what it took find nothing left to claim.
-    """
-    if len(set(ids)) > 1:
-        lock_deliveries(session, ids)  # one row needs no order: its UPDATE locks it
-    claimed = _claim(session, ids)
-    if top_up is not None and len(claimed) < top_up.size:
-        claimed += _claim(session, _ready(session, top_up.lane, top_up.size - len(claimed)))
-    # Oldest first, so per-number limits let the earlier messages through.
-    claimed.sort(key=lambda d: (d.created_at, str(d.id)))
-    if not claimed:
-        return [], {}  # a task whose deliveries another claim took: nothing more to read
-    messages = lock_messages(session, [d.message_id for d in claimed], lock=False)
-    return claimed, {m.id: m for m in messages}
-
-
-def _claim(session: Session, ids: Sequence[uuid.UUID]) -> list[Delivery]:
-    if not ids:
-        return []
-    stmt = (
-        _moving(session, ids, "queued", "sending", attempts=Delivery.attempts + 1)
-        .returning(Delivery)
-        .execution_options(populate_existing=True)
-    )
-    return list(session.scalars(stmt))
-
-
-def _ready(session: Session, lane: str, limit: int) -> list[uuid.UUID]:
-    """Queued deliveries of a lane that may go now (a retry's or deferral's time has come),
-    oldest first, locked. SKIP LOCKED: rows another claim holds are left to it, and this
-    lookup never waits, so it adds no lock-order edge to the id-ordered locks taken before."""
-    now = utcnow()
-    stmt = (
-        select(Delivery.id)
-        .where(
-            Delivery.lane == lane,
-            # A literal, so the planner matches the partial index under a generic plan too.
-            Delivery.state == literal_column("'queued'"),
-            or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now),
-        )
-        .order_by(Delivery.created_at)
-        .limit(limit)
-    )
-    if is_postgres(session):
-        stmt = stmt.with_for_update(key_share=True, skip_locked=True)
-    return list(session.scalars(stmt))
-
-
 def lock_messages(session: Session, ids: Sequence[uuid.UUID], lock: bool = True) -> list[Message]:
     """Load messages, locked so concurrent writers take turns (PostgreSQL). SQLite needs no
     row lock: every transaction here starts with BEGIN IMMEDIATE. (A decision reads its
@@ -435,7 +371,7 @@ def start_clocks(session: Session, dues: Mapping[uuid.UUID, datetime]) -> None:
     it; later ones keep it. Messages are locked first, as every writer does, in id order."""
     if not dues:
         return
-    ids = sorted(dues)
+    ids = list(dues)  # lock_message_rows orders the locks
     lock_message_rows(session, ids)
     if is_postgres(session):  # one statement for the batch, as set_outcomes
         session.execute(_START_CLOCKS_PG, {"ids": ids, "dues": [dues[i] for i in ids]})

@@ -10,7 +10,7 @@ from sqlalchemy import update
 
 from notifier.domain import states
 from notifier.pipeline.sms import send_sms
-from notifier.store import repo
+from notifier.store import claims, repo
 from notifier.store.db import transaction
 from notifier.store.models import Delivery
 from tests.integration.test_sms_stage import (
@@ -80,7 +80,7 @@ def test_top_up_skips_rows_another_claim_holds_without_waiting():
     try:
         assert holding.wait(10)
         with transaction() as s:
-            claimed, _ = repo.claim_queued(s, [notes[2].id], repo.TopUp("sms", 10))
+            claimed, _ = claims.claim_queued(s, [notes[2].id], claims.TopUp("sms", 10))
         assert {d.id for d in claimed} == {notes[1].id, notes[2].id}
     finally:
         release.set()

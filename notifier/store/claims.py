@@ -1,0 +1,159 @@
+"""Claiming queued deliveries: the conditional move to `sending` that makes a batch one
+worker's (counting the attempt), with the messages the send needs.
+
+The push stage claims hundreds of deliveries per batch and reads them as plain rows
+(`claim_pushes`): building and tracking ORM objects for them cost more CPU than the rest of
+the claim. The SMS stage keeps ORM objects (`claim_queued`): it writes the composed text back
+onto the claimed rows, and its batches are a fraction of the volume.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol, TypeVar
+
+from sqlalchemy import literal_column, or_, select
+from sqlalchemy.orm import Session
+
+from notifier.store.db import is_postgres
+from notifier.store.models import Delivery, Message
+from notifier.store.repo import lock_deliveries, lock_messages, moving, utcnow
+from notifier.store.sql import among
+
+
+@dataclass(frozen=True)
+class TopUp:
+    """Fill a claim up to `size` deliveries with other ready ones of `lane`."""
+
+    lane: str
+    size: int
+
+
+@dataclass(slots=True, eq=False)
+class PushDelivery:
+    """What sending a push and recording its outcome read of a delivery."""
+
+    id: uuid.UUID
+    message_id: uuid.UUID
+    channel: str
+    platform: str | None
+    target: str
+    device_id: uuid.UUID | None
+    attempts: int
+    replays: int
+    created_at: datetime
+
+
+@dataclass(slots=True, eq=False)
+class PushMessage:
+    """What building a push and starting its receipt clock read of a message."""
+
+    id: uuid.UUID
+    message_class: str
+    policy: str
+    chain: list[dict[str, Any]] | None
+    step: int
+    receipt_deadline_s: int
+    receipt_due_at: datetime | None
+    expires_at: datetime
+    confirm_trigger: str
+    push_title: str | None
+    push_body: str | None
+    push_data: dict[str, Any]
+    push_options: dict[str, Any]
+
+
+_PUSH_DELIVERY = tuple(getattr(Delivery, n) for n in PushDelivery.__slots__)
+_PUSH_MESSAGE = tuple(getattr(Message, n) for n in PushMessage.__slots__)
+
+
+class _Claimed(Protocol):
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def created_at(self) -> datetime: ...
+
+
+C = TypeVar("C", bound=_Claimed)
+
+
+def _claim_batch(
+    session: Session,
+    ids: Sequence[uuid.UUID],
+    top_up: TopUp | None,
+    claim: Callable[[Session, Sequence[uuid.UUID]], list[C]],
+) -> list[C]:
+    """With `top_up`, the claim also takes other ready deliveries of that lane, oldest first, up
+    to `top_up.size` in all: when one-message tasks back up, the first task sends the backlog
+    as one batch and the tasks of what it took find nothing left to claim."""
+    if len(set(ids)) > 1:
+        lock_deliveries(session, ids)  # one row needs no order: its UPDATE locks it
+    claimed = claim(session, ids) if ids else []
+    if top_up is not None and len(claimed) < top_up.size:
+        more = _ready(session, top_up.lane, top_up.size - len(claimed))
+        claimed += claim(session, more) if more else []
+    # Oldest first, so per-number limits let the earlier messages through.
+    # (A chunk's rows share their created_at: ties compare the ids, as ints, cheaply.)
+    claimed.sort(key=lambda d: (d.created_at, d.id.int))
+    return claimed
+
+
+def claim_queued(
+    session: Session, ids: Sequence[uuid.UUID], top_up: TopUp | None = None
+) -> tuple[list[Delivery], dict[uuid.UUID, Message]]:
+    """Claim queued deliveries as ORM objects, with their messages (the SMS stage)."""
+    claimed = _claim_batch(session, ids, top_up, _claim_objects)
+    if not claimed:
+        return [], {}  # a task whose deliveries another claim took: nothing more to read
+    messages = lock_messages(session, [d.message_id for d in claimed], lock=False)
+    return claimed, {m.id: m for m in messages}
+
+
+def claim_pushes(
+    session: Session, ids: Sequence[uuid.UUID], top_up: TopUp | None = None
+) -> tuple[list[PushDelivery], dict[uuid.UUID, PushMessage]]:
+    """Claim queued push deliveries as plain rows, with their messages."""
+    claimed = _claim_batch(session, ids, top_up, _claim_rows)
+    if not claimed:
+        return [], {}
+    wanted = {d.message_id for d in claimed}
+    stmt = select(*_PUSH_MESSAGE).where(among(session, Message.id, wanted))
+    return claimed, {m.id: m for m in (PushMessage(*row) for row in session.execute(stmt))}
+
+
+def _claiming(session: Session, ids: Sequence[uuid.UUID]) -> Any:
+    return moving(session, ids, "queued", "sending", attempts=Delivery.attempts + 1)
+
+
+def _claim_objects(session: Session, ids: Sequence[uuid.UUID]) -> list[Delivery]:
+    stmt = _claiming(session, ids).returning(Delivery).execution_options(populate_existing=True)
+    return list(session.scalars(stmt))
+
+
+def _claim_rows(session: Session, ids: Sequence[uuid.UUID]) -> list[PushDelivery]:
+    stmt = _claiming(session, ids).returning(*_PUSH_DELIVERY)
+    return [PushDelivery(*row) for row in session.execute(stmt)]
+
+
+def _ready(session: Session, lane: str, limit: int) -> list[uuid.UUID]:
+    """Queued deliveries of a lane that may go now (a retry's or deferral's time has come),
+    oldest first, locked. SKIP LOCKED: rows another claim holds are left to it, and this
+    lookup never waits, so it adds no lock-order edge to the id-ordered locks taken before."""
+    now = utcnow()
+    stmt = (
+        select(Delivery.id)
+        .where(
+            Delivery.lane == lane,
+            # A literal, so the planner matches the partial index under a generic plan too.
+            Delivery.state == literal_column("'queued'"),
+            or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now),
+        )
+        .order_by(Delivery.created_at)
+        .limit(limit)
+    )
+    if is_postgres(session):
+        stmt = stmt.with_for_update(key_share=True, skip_locked=True)
+    return list(session.scalars(stmt))
