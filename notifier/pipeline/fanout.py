@@ -22,8 +22,9 @@ from notifier.domain.policy import MessageClass
 from notifier.domain.segments import parse_segment
 from notifier.pipeline import publish
 from notifier.store import audience, repo
+from notifier.store.audience import Target
 from notifier.store.db import transaction
-from notifier.store.models import Broadcast, Delivery, Device, Event, Message
+from notifier.store.models import Broadcast, Delivery, Event, Message
 
 CHUNK = 500
 # One task fans out this long, then hands the rest to a fresh task (short tasks survive
@@ -46,10 +47,11 @@ def _lock(session: Session, broadcast_id: uuid.UUID) -> Broadcast | None:
     return session.scalars(repo.locked(session, stmt)).one_or_none()
 
 
-def _rows(b: Broadcast, by_user: dict[str, list[Device]]) -> tuple[list[Any], list[Any]]:
+def _rows(b: Broadcast, by_user: dict[str, list[Target]]) -> tuple[list[Any], list[Any]]:
     now = repo.utcnow()
     lane = MessageClass(b.message_class).lane(states.PUSH)
     messages, deliveries = [], []
+    no_params: dict[str, Any] = {}  # shared: bulk.copy_rows encodes a shared value once
     for user, devices in by_user.items():
         message_id = uuid.uuid4()
         messages.append(
@@ -65,7 +67,7 @@ def _rows(b: Broadcast, by_user: dict[str, list[Device]]) -> tuple[list[Any], li
                 "push_body": b.push_body,
                 "push_data": b.push_data,
                 "push_options": b.push_options,
-                "sms_params": {},
+                "sms_params": no_params,
                 "receipt_deadline_s": b.receipt_deadline_s,
                 # Set when the push goes out (push.send_push): a million messages are written
                 # far faster than they are sent, and a clock started here would run out in

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -44,11 +45,22 @@ def next_users(session: Session, segment: Segment, after: str | None, limit: int
     return list(session.scalars(stmt.order_by(Device.user_id).limit(limit)))
 
 
-def devices_of(session: Session, segment: Segment, users: Sequence[str]) -> dict[str, list[Device]]:
+class Target(NamedTuple):
+    """A device a broadcast goes to (read as a plain row: a chunk holds hundreds)."""
+
+    id: uuid.UUID
+    platform: str
+    token: str
+
+
+def devices_of(session: Session, segment: Segment, users: Sequence[str]) -> dict[str, list[Target]]:
     """The segment's devices of these users, per user (versions checked here)."""
-    stmt = select(Device).where(among(session, Device.user_id, users), *_devices_where(segment))
-    found: dict[str, list[Device]] = defaultdict(list)
-    for d in session.scalars(stmt.order_by(Device.user_id, Device.created_at)):
+    columns = (Device.id, Device.platform, Device.token, Device.user_id, Device.locale)
+    stmt = select(*columns, Device.app_version).where(
+        among(session, Device.user_id, users), *_devices_where(segment)
+    )
+    found: dict[str, list[Target]] = defaultdict(list)
+    for d in session.execute(stmt.order_by(Device.user_id, Device.created_at)):
         if segment.admits(d.platform, d.locale, d.app_version):
-            found[d.user_id].append(d)
+            found[d.user_id].append(Target(d.id, d.platform, d.token))
     return found
