@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import literal_column, or_, select
+from sqlalchemy import Select, literal_column, or_, select
 from sqlalchemy.orm import Session
 
 from notifier.store.db import is_postgres
@@ -80,21 +80,26 @@ class _Claimed(Protocol):
 C = TypeVar("C", bound=_Claimed)
 
 
+# Claims by a list of ids, or by a subquery of them (the top-up's ready rows).
+Ids = Sequence[uuid.UUID] | Select[uuid.UUID]
+
+
 def _claim_batch(
     session: Session,
     ids: Sequence[uuid.UUID],
     top_up: TopUp | None,
-    claim: Callable[[Session, Sequence[uuid.UUID]], list[C]],
+    claim: Callable[[Session, Ids], list[C]],
 ) -> list[C]:
     """With `top_up`, the claim also takes other ready deliveries of that lane, oldest first, up
     to `top_up.size` in all: when one-message tasks back up, the first task sends the backlog
-    as one batch and the tasks of what it took find nothing left to claim."""
+    as one batch and the tasks of what it took find nothing left to claim. Each part is one
+    statement: a transactional message's claim is on its latency path, and under load every
+    round trip to the database waits its turn for a CPU."""
     if len(set(ids)) > 1:
         lock_deliveries(session, ids)  # one row needs no order: its UPDATE locks it
     claimed = claim(session, ids) if ids else []
     if top_up is not None and len(claimed) < top_up.size:
-        more = _ready(session, top_up.lane, top_up.size - len(claimed))
-        claimed += claim(session, more) if more else []
+        claimed += claim(session, _ready(session, top_up.lane, top_up.size - len(claimed)))
     # Oldest first, so per-number limits let the earlier messages through.
     # (A chunk's rows share their created_at: ties compare the ids, as ints, cheaply.)
     claimed.sort(key=lambda d: (d.created_at, d.id.int))
@@ -115,33 +120,50 @@ def claim_queued(
 def claim_pushes(
     session: Session, ids: Sequence[uuid.UUID], top_up: TopUp | None = None
 ) -> tuple[list[PushDelivery], dict[uuid.UUID, PushMessage]]:
-    """Claim queued push deliveries as plain rows, with their messages."""
-    claimed = _claim_batch(session, ids, top_up, _claim_rows)
-    if not claimed:
-        return [], {}
-    wanted = {d.message_id for d in claimed}
-    stmt = select(*_PUSH_MESSAGE).where(among(session, Message.id, wanted))
-    return claimed, {m.id: m for m in (PushMessage(*row) for row in session.execute(stmt))}
+    """Claim queued push deliveries as plain rows, with their messages. On PostgreSQL the
+    claiming UPDATE returns the message columns too (UPDATE ... FROM messages): one statement
+    where a second would read the messages (SQLite's RETURNING cannot name another table)."""
+    messages: dict[uuid.UUID, PushMessage] = {}
+    joined = is_postgres(session)
+
+    def claim(s: Session, which: Ids) -> list[PushDelivery]:
+        if not joined:
+            stmt = _claiming(s, which).returning(*_PUSH_DELIVERY)
+            return [PushDelivery(*row) for row in s.execute(stmt)]
+        stmt = (
+            _claiming(s, which)
+            .where(Delivery.message_id == Message.id)
+            .returning(*_PUSH_DELIVERY, *_PUSH_MESSAGE)
+        )
+        claimed, split = [], len(_PUSH_DELIVERY)
+        for row in s.execute(stmt):
+            claimed.append(PushDelivery(*row[:split]))
+            if row[split] not in messages:
+                messages[row[split]] = PushMessage(*row[split:])
+        return claimed
+
+    claimed = _claim_batch(session, ids, top_up, claim)
+    if claimed and not joined:
+        wanted = {d.message_id for d in claimed}
+        stmt = select(*_PUSH_MESSAGE).where(among(session, Message.id, wanted))
+        messages = {m.id: m for m in (PushMessage(*row) for row in session.execute(stmt))}
+    return claimed, messages
 
 
-def _claiming(session: Session, ids: Sequence[uuid.UUID]) -> Any:
+def _claiming(session: Session, ids: Ids) -> Any:
     return moving(session, ids, "queued", "sending", attempts=Delivery.attempts + 1)
 
 
-def _claim_objects(session: Session, ids: Sequence[uuid.UUID]) -> list[Delivery]:
+def _claim_objects(session: Session, ids: Ids) -> list[Delivery]:
     stmt = _claiming(session, ids).returning(Delivery).execution_options(populate_existing=True)
     return list(session.scalars(stmt))
 
 
-def _claim_rows(session: Session, ids: Sequence[uuid.UUID]) -> list[PushDelivery]:
-    stmt = _claiming(session, ids).returning(*_PUSH_DELIVERY)
-    return [PushDelivery(*row) for row in session.execute(stmt)]
-
-
-def _ready(session: Session, lane: str, limit: int) -> list[uuid.UUID]:
+def _ready(session: Session, lane: str, limit: int) -> Select[uuid.UUID]:
     """Queued deliveries of a lane that may go now (a retry's or deferral's time has come),
-    oldest first, locked. SKIP LOCKED: rows another claim holds are left to it, and this
-    lookup never waits, so it adds no lock-order edge to the id-ordered locks taken before."""
+    oldest first, locked, as a subquery for the claiming UPDATE. SKIP LOCKED: rows another
+    claim holds are left to it, and this lookup never waits, so it adds no lock-order edge to
+    the id-ordered locks taken before."""
     now = utcnow()
     stmt = (
         select(Delivery.id)
@@ -154,6 +176,10 @@ def _ready(session: Session, lane: str, limit: int) -> list[uuid.UUID]:
         .order_by(Delivery.created_at)
         .limit(limit)
     )
-    if is_postgres(session):
-        stmt = stmt.with_for_update(key_share=True, skip_locked=True)
-    return list(session.scalars(stmt))
+    if not is_postgres(session):
+        return stmt
+    # A materialized CTE runs once: as a plain IN (subquery) the planner may run it once
+    # per candidate row, and its LIMIT would then bound each run instead of the claim.
+    locked = stmt.with_for_update(key_share=True, skip_locked=True)
+    ready = locked.cte("ready").prefix_with("MATERIALIZED")
+    return select(ready.c.id)

@@ -259,16 +259,18 @@ def load_deliveries(session: Session, ids: Sequence[uuid.UUID]) -> list[Delivery
 
 def moving(
     session: Session,
-    ids: Sequence[uuid.UUID],
+    ids: Sequence[uuid.UUID] | Select[uuid.UUID],
     expected: str | Sequence[str],
     new_state: str,
     **values: Any,
 ) -> Update:
-    """The conditional update every delivery transition is: only rows still in `expected`."""
+    """The conditional update every delivery transition is: only rows still in `expected`.
+    `ids` may be a subquery of delivery ids."""
     states = [expected] if isinstance(expected, str) else list(expected)
+    which = Delivery.id.in_(ids) if isinstance(ids, Select) else among(session, Delivery.id, ids)
     return (
         update(Delivery)
-        .where(among(session, Delivery.id, ids), among(session, Delivery.state, states))
+        .where(which, among(session, Delivery.state, states))
         .values(state=new_state, updated_at=utcnow(), **values)
         .execution_options(synchronize_session=False)
     )
