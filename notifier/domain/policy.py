@@ -13,6 +13,7 @@ to wait for a confirmation before the next step runs. The named policies are fix
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -80,6 +81,13 @@ def plan_of(policy: Policy, deadline: int, chain: Sequence[Step] | None = None) 
         if not chain:
             raise ValueError("a chain policy needs its steps")
         return tuple(chain)
+    return _named_plan(policy, deadline)
+
+
+@functools.lru_cache(maxsize=256)
+def _named_plan(policy: Policy, deadline: int) -> Plan:
+    # Cached: every ack and receipt check asks for the plan of each message it decides on,
+    # and plans are immutable tuples of a handful of (policy, deadline) pairs in practice.
     return {
         Policy.PUSH_ONLY: (Step((PUSH,), deadline),),
         Policy.SMS_ONLY: (Step((SMS,), deadline),),
