@@ -13,12 +13,15 @@ from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives import serialization
-from fastapi import FastAPI, Form, Request, Response
+from fastapi import FastAPI, Form, Response
 from fastapi.responses import JSONResponse
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp
 
 from config.settings import get_settings
 from notifier.mock.admin import admin_router
 from notifier.mock.config import MockConfig
+from notifier.mock.fastpath import FastRoute
 from notifier.mock.faults import Faults
 from notifier.mock.fleet import (
     DEVICE_BEHAVIOURS,
@@ -150,7 +153,7 @@ def _refusal(
     return None
 
 
-def create_app() -> FastAPI:
+def create_app() -> ASGIApp:
     config = MockConfig.from_env()
     account = _account()
     registry = Registry(config.default_behaviour, DEVICE_BEHAVIOURS)
@@ -180,12 +183,12 @@ def create_app() -> FastAPI:
         tokens[access] = time.time() + 3600
         return JSONResponse({"access_token": access, "expires_in": 3600, "token_type": "Bearer"})
 
-    @app.post("/v1/projects/{project}/messages:send")
-    async def send(project: str, request: Request) -> Response:
-        refused = _refusal(request.headers.get("authorization", ""), tokens, account, project)
+    async def send(project: str, headers: Headers, body: bytes) -> Response:
+        """POST /v1/projects/{project}/messages:send (served by FastRoute)."""
+        refused = _refusal(headers.get("authorization", ""), tokens, account, project)
         if refused is not None:
             return refused
-        message = _parse_send(await request.body())
+        message = _parse_send(body)
         if isinstance(message, JSONResponse):
             return message
         device = message.get("token", "")
@@ -207,4 +210,4 @@ def create_app() -> FastAPI:
         device_receipts(behaviour, nid, acks, config.ack_delay)
         return JSONResponse({"name": message_id})
 
-    return app
+    return FastRoute(app, "POST", r"/v1/projects/([^/]+)/messages:send", send)
