@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from granian import Granian
 from granian.constants import HTTPModes, Interfaces
+from granian.http import HTTP2Settings
+
+# What APNs typically grants a connection once its token is accepted (PROTOCOLS.md: "often
+# ~1000"); granian's default of 200 would make the mocks stricter than the real service.
+MAX_CONCURRENT_STREAMS = 1000
 
 
 def serve(target: str, host: str, port: int) -> None:
@@ -15,6 +20,7 @@ def serve(target: str, host: str, port: int) -> None:
         interface=Interfaces.ASGI,
         http=HTTPModes.auto,
         factory=True,
+        http2_settings=HTTP2Settings(max_concurrent_streams=MAX_CONCURRENT_STREAMS),
         workers=1,
         log_access=False,
     ).serve()
