@@ -17,9 +17,8 @@ from notifier.domain.policy import MessageClass, Trigger, plan_from_json
 from notifier.metrics import FALLBACKS
 from notifier.pipeline import publish
 from notifier.store import decision_rows, repo
-from notifier.store.claims import PushMessage
 from notifier.store.db import transaction
-from notifier.store.decision_rows import DeliveryRow, MessageRow
+from notifier.store.decision_rows import DeliveryRow, MessageRow, PlanRow
 from notifier.store.models import Message
 from notifier.store.repo import EventRow
 
@@ -51,7 +50,7 @@ class _Applied:
     steps: dict[uuid.UUID, tuple[int, datetime | None]] = field(default_factory=dict)
 
 
-def progress_of(message: Message | MessageRow | PushMessage) -> states.Progress:
+def progress_of(message: Message | PlanRow) -> states.Progress:
     plan = plan_from_json(message.policy, message.receipt_deadline_s, message.chain)
     return states.Progress(
         plan,

@@ -19,6 +19,7 @@ from sqlalchemy import Select, literal_column, or_, select
 from sqlalchemy.orm import Session
 
 from notifier.store.db import is_postgres
+from notifier.store.decision_rows import PlanRow, columns_of
 from notifier.store.models import Delivery, Message
 from notifier.store.repo import lock_deliveries, lock_messages, moving, utcnow
 from notifier.store.sql import among
@@ -48,26 +49,17 @@ class PushDelivery:
 
 
 @dataclass(slots=True, eq=False)
-class PushMessage:
+class PushMessage(PlanRow):
     """What building a push and starting its receipt clock read of a message."""
 
-    id: uuid.UUID
-    message_class: str
-    policy: str
-    chain: list[dict[str, Any]] | None
-    step: int
-    receipt_deadline_s: int
-    receipt_due_at: datetime | None
-    expires_at: datetime
-    confirm_trigger: str
     push_title: str | None
     push_body: str | None
     push_data: dict[str, Any]
     push_options: dict[str, Any]
 
 
-_PUSH_DELIVERY = tuple(getattr(Delivery, n) for n in PushDelivery.__slots__)
-_PUSH_MESSAGE = tuple(getattr(Message, n) for n in PushMessage.__slots__)
+_PUSH_DELIVERY = columns_of(PushDelivery, Delivery)
+_PUSH_MESSAGE = columns_of(PushMessage, Message)
 
 
 class _Claimed(Protocol):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
@@ -24,9 +24,12 @@ from notifier.store.sql import among
 
 
 @dataclass(slots=True, eq=False)
-class MessageRow:
+class PlanRow:
+    """What a message's plan and progress are read from (pipeline.advance.progress_of): the
+    common part of the message rows decisions and the push stage read."""
+
     id: uuid.UUID
-    state: str
+    message_class: str
     policy: str
     chain: list[dict[str, Any]] | None
     step: int
@@ -34,7 +37,11 @@ class MessageRow:
     receipt_due_at: datetime | None
     expires_at: datetime
     confirm_trigger: str
-    message_class: str
+
+
+@dataclass(slots=True, eq=False)
+class MessageRow(PlanRow):
+    state: str
     about_device: uuid.UUID | None
 
 
@@ -48,27 +55,14 @@ class DeliveryRow:
     created_at: datetime
 
 
-_MESSAGE_COLUMNS = (
-    Message.id,
-    Message.state,
-    Message.policy,
-    Message.chain,
-    Message.step,
-    Message.receipt_deadline_s,
-    Message.receipt_due_at,
-    Message.expires_at,
-    Message.confirm_trigger,
-    Message.message_class,
-    Message.about_device,
-)
-_DELIVERY_COLUMNS = (
-    Delivery.id,
-    Delivery.message_id,
-    Delivery.channel,
-    Delivery.state,
-    Delivery.step,
-    Delivery.created_at,
-)
+def columns_of(row: type[Any], model: type[Any]) -> tuple[Any, ...]:
+    """The model's columns named by the row type's fields, in their order: a row is then
+    built positionally from a result row."""
+    return tuple(getattr(model, f.name) for f in fields(row))
+
+
+_MESSAGE_COLUMNS = columns_of(MessageRow, Message)
+_DELIVERY_COLUMNS = columns_of(DeliveryRow, Delivery)
 
 
 def messages_of_deliveries(

@@ -317,6 +317,11 @@ _SET_OUTCOMES_PG = text(
 )
 
 
+def _each_by_id(t: Table) -> Update:
+    """An UPDATE of one row by id, for executemany: each row's id travels as `_id`."""
+    return update(t).where(t.c.id == bindparam("_id", type_=t.c.id.type))
+
+
 def set_outcomes(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
     """Write recorded outcomes to locked deliveries in one statement, not one per delivery.
     Each row: id, state, error_code, error_detail, and provider_ref / next_attempt_at (None
@@ -331,22 +336,18 @@ def set_outcomes(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
         session.execute(_SET_OUTCOMES_PG, {"now": now, **dict(zip(keys, arrays, strict=True))})
         return
     t = cast(Table, Delivery.__table__)
-    stmt = (
-        update(t)
-        .where(t.c.id == bindparam("_id", type_=t.c.id.type))
-        .values(
-            state=bindparam("_state", type_=t.c.state.type),
-            updated_at=bindparam("_now", type_=t.c.updated_at.type),
-            error_code=bindparam("_error_code", type_=t.c.error_code.type),
-            error_detail=bindparam("_error_detail", type_=t.c.error_detail.type),
-            provider_ref=func.coalesce(
-                bindparam("_provider_ref", type_=t.c.provider_ref.type), t.c.provider_ref
-            ),
-            next_attempt_at=func.coalesce(
-                bindparam("_next_attempt_at", type_=t.c.next_attempt_at.type),
-                t.c.next_attempt_at,
-            ),
-        )
+    stmt = _each_by_id(t).values(
+        state=bindparam("_state", type_=t.c.state.type),
+        updated_at=bindparam("_now", type_=t.c.updated_at.type),
+        error_code=bindparam("_error_code", type_=t.c.error_code.type),
+        error_detail=bindparam("_error_detail", type_=t.c.error_detail.type),
+        provider_ref=func.coalesce(
+            bindparam("_provider_ref", type_=t.c.provider_ref.type), t.c.provider_ref
+        ),
+        next_attempt_at=func.coalesce(
+            bindparam("_next_attempt_at", type_=t.c.next_attempt_at.type),
+            t.c.next_attempt_at,
+        ),
     )
     session.execute(stmt, [{"_now": now, **{f"_{k}": v for k, v in r.items()}} for r in rows])
 
@@ -380,8 +381,8 @@ def start_clocks(session: Session, dues: Mapping[uuid.UUID, datetime]) -> None:
         return
     t = cast(Table, Message.__table__)
     stmt = (
-        update(t)
-        .where(t.c.id == bindparam("_id", type_=t.c.id.type), t.c.receipt_due_at.is_(None))
+        _each_by_id(t)
+        .where(t.c.receipt_due_at.is_(None))
         .values(receipt_due_at=bindparam("_due", type_=t.c.receipt_due_at.type))
     )
     session.execute(stmt, [{"_id": i, "_due": dues[i]} for i in ids])
@@ -394,14 +395,10 @@ def set_steps(
     if not steps:
         return
     t = cast(Table, Message.__table__)
-    stmt = (
-        update(t)
-        .where(t.c.id == bindparam("_id", type_=t.c.id.type))
-        .values(
-            step=bindparam("_step", type_=t.c.step.type),
-            receipt_due_at=bindparam("_due", type_=t.c.receipt_due_at.type),
-            updated_at=now,
-        )
+    stmt = _each_by_id(t).values(
+        step=bindparam("_step", type_=t.c.step.type),
+        receipt_due_at=bindparam("_due", type_=t.c.receipt_due_at.type),
+        updated_at=now,
     )
     rows = [{"_id": i, "_step": step, "_due": due} for i, (step, due) in steps.items()]
     session.execute(stmt, rows)
