@@ -128,9 +128,10 @@ def classify(response: HttpResponse) -> Outcome:
     """Map an APNs answer to a classified outcome ("Handling notification responses")."""
     if response.status is None:
         return Outcome.retry(None, "connection", response.error)
-    status, reason = response.status, _reason(response)
-    if status == 200:
+    status = response.status
+    if status == 200:  # a 200 has no body: nothing to decode
         return Outcome.sent(200, response.headers.get("apns-id"))
+    reason = _reason(response)
     if reason in INVALID_TARGET_REASONS or status == 410:
         return Outcome.invalid_target(status, reason or "Unregistered")
     if status == 403 and reason in TOKEN_REASONS:

@@ -9,13 +9,14 @@ onto the claimed rows, and its batches are a fraction of the volume.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import Select, literal_column, or_, select
+from sqlalchemy import Select, Text, cast, literal_column, or_, select
 from sqlalchemy.orm import Session
 
 from notifier.store.db import is_postgres
@@ -59,7 +60,33 @@ class PushMessage(PlanRow):
 
 
 _PUSH_DELIVERY = columns_of(PushDelivery, Delivery)
-_PUSH_MESSAGE = columns_of(PushMessage, Message)
+# The payload columns are read as text and decoded once per distinct text per claim: a
+# broadcast's messages carry the same payload, which would be decoded once per row.
+_PAYLOAD = ("push_data", "push_options")
+_PUSH_MESSAGE = tuple(
+    cast(c, Text) if c.key in _PAYLOAD else c for c in columns_of(PushMessage, Message)
+)
+
+
+class _Payloads:
+    """Decoded payloads of one claim by their text (shared between that claim's rows, which
+    the push stage only reads)."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, Any] = {}
+
+    def message(self, values: Sequence[Any]) -> PushMessage:
+        message = PushMessage(*values)
+        message.push_data = self._decoded(message.push_data)
+        message.push_options = self._decoded(message.push_options)
+        return message
+
+    def _decoded(self, text: Any) -> Any:
+        if not isinstance(text, str):
+            return text
+        if text not in self._seen:
+            self._seen[text] = json.loads(text)
+        return self._seen[text]
 
 
 class _Claimed(Protocol):
@@ -117,6 +144,7 @@ def claim_pushes(
     where a second would read the messages (SQLite's RETURNING cannot name another table)."""
     messages: dict[uuid.UUID, PushMessage] = {}
     joined = is_postgres(session)
+    payloads = _Payloads()
 
     def claim(s: Session, which: Ids) -> list[PushDelivery]:
         if not joined:
@@ -131,14 +159,15 @@ def claim_pushes(
         for row in s.execute(stmt):
             claimed.append(PushDelivery(*row[:split]))
             if row[split] not in messages:
-                messages[row[split]] = PushMessage(*row[split:])
+                messages[row[split]] = payloads.message(row[split:])
         return claimed
 
     claimed = _claim_batch(session, ids, top_up, claim)
     if claimed and not joined:
         wanted = {d.message_id for d in claimed}
         stmt = select(*_PUSH_MESSAGE).where(among(session, Message.id, wanted))
-        messages = {m.id: m for m in (PushMessage(*row) for row in session.execute(stmt))}
+        found = (payloads.message(row) for row in session.execute(stmt))
+        messages = {m.id: m for m in found}
     return claimed, messages
 
 
