@@ -54,6 +54,8 @@ class _Transfer:
         self.curl = curl
         curl.setopt(pycurl.URL, request.url)
         if request.method == "GET":
+            # A reused handle keeps the last request's options: drop its custom method.
+            curl.unsetopt(pycurl.CUSTOMREQUEST)
             curl.setopt(pycurl.HTTPGET, 1)
         else:
             curl.setopt(pycurl.CUSTOMREQUEST, request.method)

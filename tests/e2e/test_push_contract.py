@@ -21,6 +21,7 @@ from notifier import producer
 from notifier.demo.stack import Stack
 from notifier.pipeline.push import send_push
 from notifier.providers import apns
+from notifier.providers.transport import Http2Transport, HttpRequest
 from notifier.store.db import transaction
 from notifier.store.models import Attempt, Delivery, Device, Event
 from tests.e2e.conftest import set_faults, token
@@ -232,3 +233,16 @@ def test_a_batch_goes_out_concurrently(mocks, gateway):
         states = Counter(s.scalars(select(Delivery.state).where(Delivery.id.in_(ids))))
     assert states == {"sent": 50}
     assert elapsed < 5, f"50 pushes with 200 ms latency took {elapsed:.1f}s: not concurrent"
+
+
+def test_a_reused_curl_handle_takes_each_request_s_own_method(mocks):
+    """Easy handles are reused between requests: a GET after a POST must go out as a GET."""
+    transport = Http2Transport(max_in_flight=1, timeout=5)
+    try:
+        post = HttpRequest("POST", f"{mocks.url('apns')}/3/device/{'ab' * 32}", {}, b"{}")
+        get = HttpRequest("GET", f"{mocks.url('apns')}/_mock/health", {})
+        posted, got = transport.perform([post]), transport.perform([get])
+    finally:
+        transport.close()
+    assert posted[0].status == 403  # no provider token: refused, but a POST route answered
+    assert got[0].status == 200
