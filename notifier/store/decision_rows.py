@@ -84,8 +84,7 @@ def lock_messages(
 ) -> list[MessageRow]:
     """Lock these messages (repo.locked's mode, id order) and read what a decision needs.
     `ids` may be a subquery of message ids (messages_of_deliveries)."""
-    where = Message.id.in_(ids) if isinstance(ids, Select) else among(session, Message.id, ids)
-    stmt = select(*_MESSAGE_COLUMNS).where(where).order_by(Message.id)
+    stmt = select(*_MESSAGE_COLUMNS).where(among(session, Message.id, ids)).order_by(Message.id)
     return [MessageRow(*row) for row in session.execute(locked(session, stmt))]
 
 

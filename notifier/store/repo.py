@@ -267,10 +267,9 @@ def moving(
     """The conditional update every delivery transition is: only rows still in `expected`.
     `ids` may be a subquery of delivery ids."""
     states = [expected] if isinstance(expected, str) else list(expected)
-    which = Delivery.id.in_(ids) if isinstance(ids, Select) else among(session, Delivery.id, ids)
     return (
         update(Delivery)
-        .where(which, among(session, Delivery.state, states))
+        .where(among(session, Delivery.id, ids), among(session, Delivery.state, states))
         .values(state=new_state, updated_at=utcnow(), **values)
         .execution_options(synchronize_session=False)
     )
