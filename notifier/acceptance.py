@@ -208,7 +208,7 @@ def publish_new(message_ids: Sequence[uuid.UUID]) -> None:
     publish failed, the process died before it, or the task was lost in the broker."""
     with transaction() as session:
         deliveries = repo.deliveries_of(session, message_ids)
-        messages = repo.lock_messages(session, message_ids, lock=False)
+        messages = repo.load_messages(session, message_ids)
     publish_accepted(messages, deliveries)
 
 

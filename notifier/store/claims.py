@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from notifier.store.db import is_postgres
 from notifier.store.decision_rows import PlanRow, columns_of
 from notifier.store.models import Delivery, Message
-from notifier.store.repo import lock_deliveries, lock_messages, moving, utcnow
+from notifier.store.repo import load_messages, lock_deliveries, moving, utcnow
 from notifier.store.sql import among
 
 
@@ -132,7 +132,7 @@ def claim_queued(
     claimed = _claim_batch(session, ids, top_up, _claim_objects)
     if not claimed:
         return [], {}  # a task whose deliveries another claim took: nothing more to read
-    messages = lock_messages(session, [d.message_id for d in claimed], lock=False)
+    messages = load_messages(session, [d.message_id for d in claimed])
     return claimed, {m.id: m for m in messages}
 
 

@@ -351,17 +351,17 @@ def set_outcomes(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
     session.execute(stmt, [{"_now": now, **{f"_{k}": v for k, v in r.items()}} for r in rows])
 
 
-def lock_messages(session: Session, ids: Sequence[uuid.UUID], lock: bool = True) -> list[Message]:
-    """Load messages, locked so concurrent writers take turns (PostgreSQL). SQLite needs no
-    row lock: every transaction here starts with BEGIN IMMEDIATE. (A decision reads its
-    messages as decision_rows instead.)"""
+def load_messages(session: Session, ids: Sequence[uuid.UUID]) -> list[Message]:
+    """Messages as ORM objects, unlocked, in id order (a decision locks and reads its
+    messages as decision_rows instead)."""
     stmt = select(Message).where(among(session, Message.id, ids)).order_by(Message.id)
-    return list(session.scalars(locked(session, stmt) if lock else stmt))
+    return list(session.scalars(stmt))
 
 
 def lock_message_rows(session: Session, ids: Sequence[uuid.UUID]) -> None:
-    """Lock messages as lock_messages does (same mode, same order) without loading them: for
-    writers that change a column or two and need no decision."""
+    """Lock messages as decision_rows.lock_messages does (same mode, same order) without
+    reading them: for writers that change a column or two and need no decision. SQLite needs
+    no row lock: every transaction there starts with BEGIN IMMEDIATE."""
     if ids and is_postgres(session):
         stmt = select(Message.id).where(among(session, Message.id, ids)).order_by(Message.id)
         session.execute(locked(session, stmt)).all()
