@@ -36,7 +36,7 @@ from notifier.store.models import (
     User,
     UserTag,
 )
-from notifier.store.sql import among
+from notifier.store.sql import among, uuid_array
 
 
 def utcnow() -> datetime:
@@ -330,7 +330,8 @@ def set_outcomes(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
     now = utcnow()
     if is_postgres(session):
         columns = ("id", "state", "error_code", "error_detail", "provider_ref", "next_attempt_at")
-        arrays = [[r[c] for r in rows] for c in columns]
+        arrays: list[Any] = [[r[c] for r in rows] for c in columns]
+        arrays[0] = uuid_array(arrays[0])
         keys = ("ids", "states", "codes", "details", "refs", "nexts")
         session.execute(_SET_OUTCOMES_PG, {"now": now, **dict(zip(keys, arrays, strict=True))})
         return
@@ -376,7 +377,7 @@ def start_clocks(session: Session, dues: Mapping[uuid.UUID, datetime]) -> None:
     ids = list(dues)  # lock_message_rows orders the locks
     lock_message_rows(session, ids)
     if is_postgres(session):  # one statement for the batch, as set_outcomes
-        session.execute(_START_CLOCKS_PG, {"ids": ids, "dues": [dues[i] for i in ids]})
+        session.execute(_START_CLOCKS_PG, {"ids": uuid_array(ids), "dues": [dues[i] for i in ids]})
         return
     t = cast(Table, Message.__table__)
     stmt = (

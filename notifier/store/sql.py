@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, any_, literal
+from sqlalchemy import ColumnElement, Select, String, Uuid, any_, cast, literal
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
@@ -22,6 +23,21 @@ def among(
     also be a subquery: `column IN (SELECT ...)`."""
     if isinstance(values, Select):
         return column.in_(values)  # type: ignore[no-any-return]
-    if is_postgres(session):
-        return column == any_(literal(list(values), ARRAY(column.type)))  # type: ignore[no-any-return]
-    return column.in_(list(values))  # type: ignore[no-any-return]
+    if not is_postgres(session):
+        return column.in_(list(values))  # type: ignore[no-any-return]
+    if isinstance(column.type, Uuid):
+        array = cast(literal(uuid_array(values), String), ARRAY(column.type))
+        return column == any_(array)  # type: ignore[no-any-return]
+    return column == any_(literal(list(values), ARRAY(column.type)))  # type: ignore[no-any-return]
+
+
+def uuid_array(values: Iterable[uuid.UUID | str]) -> str:
+    """UUIDs as one PostgreSQL array literal, for `CAST(... AS uuid[])`. psycopg's list
+    dumper checks every element against a quoting pattern and adapts it on its own (~1.3 µs
+    per id); a batch names hundreds of ids in several statements. A UUID's hex digits need
+    no quoting; a string is parsed first, so one that is no UUID raises ValueError here."""
+    return (
+        "{"
+        + ",".join([(v if isinstance(v, uuid.UUID) else uuid.UUID(v)).hex for v in values])
+        + "}"
+    )
