@@ -6,9 +6,10 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, String, Uuid, any_, cast, literal
+from sqlalchemy import ColumnElement, Select, Uuid, any_, cast, literal
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
+from sqlalchemy.types import NullType
 
 from notifier.store.db import is_postgres
 
@@ -26,7 +27,10 @@ def among(
     if not is_postgres(session):
         return column.in_(list(values))  # type: ignore[no-any-return]
     if isinstance(column.type, Uuid):
-        array = cast(literal(uuid_array(values), String), ARRAY(column.type))
+        # An untyped parameter, so that PostgreSQL takes it as uuid[] itself and parses it
+        # once. Cast from varchar instead, the array is an expression that a sequential scan
+        # or a nested loop parses again for every row (a 20,000-row broadcast stalled).
+        array = cast(literal(uuid_array(values), NullType()), ARRAY(column.type))
         return column == any_(array)  # type: ignore[no-any-return]
     return column == any_(literal(list(values), ARRAY(column.type)))  # type: ignore[no-any-return]
 
