@@ -9,7 +9,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
 from notifier.domain import states
@@ -67,9 +66,9 @@ def progress_of(message: Message | PlanRow) -> states.Progress:
 Moves = Callable[[Session, dict[uuid.UUID, list[DeliveryRow]]], list[EventRow]]
 
 
-# The messages to advance as a subquery of message ids (acks: the messages of the
-# acknowledged deliveries), so that finding them costs no statement of its own.
-Finder = Callable[[Session], Select[uuid.UUID]]
+# Locks and reads the messages to advance when they are not named by id (acks: the messages
+# of the acknowledged deliveries), so that finding them costs no statement of its own.
+Finder = Callable[[Session], list[MessageRow]]
 
 
 def advance_messages(
@@ -89,8 +88,10 @@ def advance_messages(
     now = now or repo.utcnow()
     applied = _Applied()
     with transaction() as session:
-        found = message_ids(session) if callable(message_ids) else message_ids
-        locked = decision_rows.lock_messages(session, found)
+        if callable(message_ids):
+            locked = message_ids(session)
+        else:
+            locked = decision_rows.lock_messages(session, message_ids)
         if not locked:
             return
         messages = [m for m in locked if m.state == states.ACCEPTED]

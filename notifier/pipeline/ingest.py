@@ -7,7 +7,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
 from notifier.domain import states
@@ -16,7 +15,7 @@ from notifier.metrics import ACKS
 from notifier.pipeline.advance import advance_messages
 from notifier.store import decision_rows, repo
 from notifier.store.db import transaction
-from notifier.store.decision_rows import DeliveryRow
+from notifier.store.decision_rows import DeliveryRow, MessageRow
 from notifier.store.repo import EventRow
 
 # An ack may overtake the worker's own "sent" record; a late one still counts after the deadline.
@@ -48,9 +47,10 @@ def record_acks(acks: Sequence[tuple[str, str]], only_user: str | None = None) -
     parsed = [(_uuid(raw, f"acks[{i}].delivery_id"), kind) for i, (raw, kind) in enumerate(acks)]
     accepted = 0
 
-    def find(session: Session) -> Select[uuid.UUID]:
-        """The messages of the acknowledged deliveries (found as the advance locks them)."""
-        return decision_rows.messages_of_deliveries(session, [i for i, _ in parsed], only_user)
+    def find(session: Session) -> list[MessageRow]:
+        """The messages of the acknowledged deliveries, found as the advance locks them."""
+        ids = [i for i, _ in parsed]
+        return decision_rows.lock_messages_of_deliveries(session, ids, only_user)
 
     def move(session: Session, by_message: dict[uuid.UUID, list[DeliveryRow]]) -> list[EventRow]:
         nonlocal accepted

@@ -60,15 +60,24 @@ _seen: dict[str, tuple[float, Caller]] = {}
 _seen_lock = threading.Lock()
 
 
+def seen_caller(key: str) -> Caller | None:
+    """Who a key speaks for if this process saw it live within the cache TTL, else None (ask
+    caller_of): no database, so an async request handler may call it without a thread."""
+    if get_settings().api_key_cache_seconds <= 0:
+        return None
+    with _seen_lock:
+        hit = _seen.get(_hash(key))
+    return hit[1] if hit is not None and time.monotonic() < hit[0] else None
+
+
 def caller_of(key: str) -> Caller | None:
     """Who a live key speaks for, or None for an unknown or revoked one."""
+    seen = seen_caller(key)
+    if seen is not None:
+        return seen
     digest = _hash(key)
     ttl = get_settings().api_key_cache_seconds
     now = time.monotonic()
-    with _seen_lock:
-        hit = _seen.get(digest) if ttl > 0 else None
-    if hit is not None and now < hit[0]:
-        return hit[1]
     with transaction() as session:
         row = session.scalars(
             select(ApiKey).where(ApiKey.key_hash == digest, ApiKey.revoked_at.is_(None))

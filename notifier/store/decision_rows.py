@@ -15,12 +15,12 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import ColumnElement, bindparam, select
 from sqlalchemy.orm import Session
 
 from notifier.store.models import Delivery, Message
-from notifier.store.repo import locked
-from notifier.store.sql import among
+from notifier.store.repo import locked_on
+from notifier.store.sql import among_param, ids_value, prebuilt
 
 
 @dataclass(slots=True, eq=False)
@@ -65,27 +65,52 @@ _MESSAGE_COLUMNS = columns_of(MessageRow, Message)
 _DELIVERY_COLUMNS = columns_of(DeliveryRow, Delivery)
 
 
-def messages_of_deliveries(
+def _lock_messages(postgres: bool, of_deliveries: bool = False, of_user: bool = False) -> Any:
+    """Lock messages (repo.locked's mode, id order) and read what a decision needs: those
+    named by id, or those the deliveries named belong to (with `of_user`: only that user's),
+    so that an ack batch finds and locks its messages in one statement."""
+    if of_deliveries:
+        found = select(Delivery.message_id).where(among_param(Delivery.id, "ids", postgres))
+        if of_user:
+            found = found.join(Message, Message.id == Delivery.message_id).where(
+                Message.user_id == bindparam("user_id")
+            )
+        where: ColumnElement[bool] = Message.id.in_(found)
+    else:
+        where = among_param(Message.id, "ids", postgres)
+    return locked_on(postgres, select(*_MESSAGE_COLUMNS).where(where).order_by(Message.id))
+
+
+_LOCK_MESSAGES = prebuilt(_lock_messages)
+_LOCK_MESSAGES_OF_DELIVERIES = prebuilt(lambda pg: _lock_messages(pg, of_deliveries=True))
+_LOCK_USER_MESSAGES_OF_DELIVERIES = prebuilt(lambda pg: _lock_messages(pg, True, of_user=True))
+
+
+def lock_messages(session: Session, ids: Sequence[uuid.UUID]) -> list[MessageRow]:
+    """Lock these messages (repo.locked's mode, id order) and read what a decision needs."""
+    params = {"ids": ids_value(session, ids)}
+    return [MessageRow(*row) for row in session.execute(_LOCK_MESSAGES(session), params)]
+
+
+def lock_messages_of_deliveries(
     session: Session, delivery_ids: Sequence[uuid.UUID], user_id: str | None = None
-) -> Select[uuid.UUID]:
-    """The ids of the messages these deliveries belong to (with `user_id`: only that user's
-    messages), as a subquery for lock_messages: an ack batch finds and locks its messages in
-    one statement."""
-    stmt = select(Delivery.message_id).where(among(session, Delivery.id, delivery_ids))
-    if user_id is not None:
-        stmt = stmt.join(Message, Message.id == Delivery.message_id).where(
-            Message.user_id == user_id
-        )
-    return stmt
-
-
-def lock_messages(
-    session: Session, ids: Sequence[uuid.UUID] | Select[uuid.UUID]
 ) -> list[MessageRow]:
-    """Lock these messages (repo.locked's mode, id order) and read what a decision needs.
-    `ids` may be a subquery of message ids (messages_of_deliveries)."""
-    stmt = select(*_MESSAGE_COLUMNS).where(among(session, Message.id, ids)).order_by(Message.id)
-    return [MessageRow(*row) for row in session.execute(locked(session, stmt))]
+    """As lock_messages, for the messages these deliveries belong to (with `user_id`: only
+    that user's messages)."""
+    params: dict[str, Any] = {"ids": ids_value(session, delivery_ids)}
+    if user_id is None:
+        stmt = _LOCK_MESSAGES_OF_DELIVERIES(session)
+    else:
+        stmt, params["user_id"] = _LOCK_USER_MESSAGES_OF_DELIVERIES(session), user_id
+    return [MessageRow(*row) for row in session.execute(stmt, params)]
+
+
+def _lock_deliveries_of(postgres: bool) -> Any:
+    stmt = select(*_DELIVERY_COLUMNS).where(among_param(Delivery.message_id, "ids", postgres))
+    return locked_on(postgres, stmt.order_by(Delivery.id))
+
+
+_LOCK_DELIVERIES_OF = prebuilt(_lock_deliveries_of)
 
 
 def lock_deliveries_of(session: Session, message_ids: Sequence[uuid.UUID]) -> list[DeliveryRow]:
@@ -94,10 +119,7 @@ def lock_deliveries_of(session: Session, message_ids: Sequence[uuid.UUID]) -> li
     id)."""
     if not message_ids:
         return []
-    stmt = (
-        select(*_DELIVERY_COLUMNS)
-        .where(among(session, Delivery.message_id, message_ids))
-        .order_by(Delivery.id)
-    )
-    rows = [DeliveryRow(*row) for row in session.execute(locked(session, stmt))]
+    params = {"ids": ids_value(session, message_ids)}
+    stmt = _LOCK_DELIVERIES_OF(session)
+    rows = [DeliveryRow(*row) for row in session.execute(stmt, params)]
     return sorted(rows, key=lambda d: (d.message_id.int, d.created_at, d.id.int))

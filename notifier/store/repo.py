@@ -36,7 +36,7 @@ from notifier.store.models import (
     User,
     UserTag,
 )
-from notifier.store.sql import among, uuid_array
+from notifier.store.sql import among, among_param, ids_value, prebuilt, uuid_array
 
 
 def utcnow() -> datetime:
@@ -213,7 +213,12 @@ def locked(session: Session, stmt: S) -> S:
     transactions insert events and attempts that reference the row: their foreign-key check
     takes KEY SHARE, which FOR UPDATE would block (the deadlock the 2,000-message fault suite
     found). Rows are locked in the statement's ORDER BY order, so callers order by id."""
-    return stmt.with_for_update(key_share=True) if is_postgres(session) else stmt
+    return locked_on(is_postgres(session), stmt)
+
+
+def locked_on(postgres: bool, stmt: S) -> S:
+    """`locked` for a statement built once per kind of database (sql.prebuilt)."""
+    return stmt.with_for_update(key_share=True) if postgres else stmt
 
 
 def lock_deliveries(session: Session, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, str]:
@@ -275,14 +280,42 @@ def moving(
     )
 
 
+def _moving_prebuilt(postgres: bool, returning: tuple[Any, ...]) -> Update:
+    """`moving` without extra values, built once: what acks and decisions run per batch."""
+    return (
+        update(Delivery)
+        .where(among_param(Delivery.id, "ids", postgres))
+        .where(among_param(Delivery.state, "expected", postgres))
+        .values(
+            state=bindparam("_new", type_=Delivery.state.type),
+            updated_at=bindparam("_now", type_=Delivery.updated_at.type),
+        )
+        .returning(*returning)
+        .execution_options(synchronize_session=False)
+    )
+
+
+_MOVING = prebuilt(lambda pg: _moving_prebuilt(pg, (Delivery.id,)))
+_MOVING_OF_MESSAGES = prebuilt(lambda pg: _moving_prebuilt(pg, (Delivery.id, Delivery.message_id)))
+
+
+def _moving_params(
+    session: Session, ids: Sequence[uuid.UUID], expected: str | Sequence[str], new_state: str
+) -> dict[str, Any]:
+    states = [expected] if isinstance(expected, str) else list(expected)
+    return {"ids": ids_value(session, ids), "expected": states, "_new": new_state, "_now": utcnow()}
+
+
 def transition_of_messages(
     session: Session, ids: Sequence[uuid.UUID], expected: Sequence[str], new_state: str
 ) -> list[tuple[uuid.UUID, uuid.UUID]]:
     """As transition, returning (delivery id, message id) of the rows that moved."""
     if not ids:
         return []
-    stmt = moving(session, ids, expected, new_state).returning(Delivery.id, Delivery.message_id)
-    return [(row.id, row.message_id) for row in session.execute(stmt)]
+    params = _moving_params(session, ids, expected, new_state)
+    return [
+        (row.id, row.message_id) for row in session.execute(_MOVING_OF_MESSAGES(session), params)
+    ]
 
 
 def transition(
@@ -298,6 +331,9 @@ def transition(
     """
     if not ids:
         return []
+    if not values:
+        params = _moving_params(session, ids, expected, new_state)
+        return list(session.scalars(_MOVING(session), params))
     stmt = moving(session, ids, expected, new_state, **values).returning(Delivery.id)
     return list(session.scalars(stmt))
 
@@ -411,21 +447,35 @@ _START_CLOCKS_PG = text(
 )
 
 
+_FINISH_MESSAGES = prebuilt(
+    lambda postgres: (
+        update(Message)
+        .where(among_param(Message.id, "ids", postgres))
+        .where(Message.state == bindparam("_from", type_=Message.state.type))
+        .values(
+            state=bindparam("_state", type_=Message.state.type),
+            updated_at=bindparam("_now", type_=Message.updated_at.type),
+            completed_at=bindparam("_now", type_=Message.completed_at.type),
+        )
+        .returning(Message.id)
+        .execution_options(synchronize_session=False)
+    )
+)
+
+
 def finish_messages(
     session: Session, message_ids: Sequence[uuid.UUID], state: str, from_state: str = "accepted"
 ) -> list[uuid.UUID]:
     """Move messages (accepted, unless told) to a final state; returns the ids that moved."""
     if not message_ids:
         return []
-    now = utcnow()
-    result = session.execute(
-        update(Message)
-        .where(among(session, Message.id, message_ids), Message.state == from_state)
-        .values(state=state, updated_at=now, completed_at=now)
-        .returning(Message.id)
-        .execution_options(synchronize_session=False)
-    )
-    return list(result.scalars())
+    params = {
+        "ids": ids_value(session, message_ids),
+        "_from": from_state,
+        "_state": state,
+        "_now": utcnow(),
+    }
+    return list(session.scalars(_FINISH_MESSAGES(session), params))
 
 
 def overdue_messages(session: Session, now: datetime, limit: int) -> list[uuid.UUID]:
