@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable
+from functools import partial
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Select, Uuid, any_, bindparam, cast, literal
+from sqlalchemy import BindParameter, ColumnElement, Select, Uuid, any_, bindparam, cast
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 from sqlalchemy.types import NullType
@@ -24,15 +25,28 @@ def among(
     also be a subquery: `column IN (SELECT ...)`."""
     if isinstance(values, Select):
         return column.in_(values)  # type: ignore[no-any-return]
-    if not is_postgres(session):
-        return column.in_(list(values))  # type: ignore[no-any-return]
+    postgres = is_postgres(session)
+    if postgres and isinstance(column.type, Uuid):
+        value: Any = uuid_array(values)
+    else:
+        value = list(values)
+    return _any_of(column, postgres, partial(bindparam, None, value, unique=True))
+
+
+def _any_of(
+    column: Any, postgres: bool, param: Callable[..., BindParameter[Any]]
+) -> ColumnElement[bool]:
+    """`column IN` the list `param(...)` binds, as each database takes it best. `among` binds
+    the values themselves, `among_param` a named parameter of a prebuilt statement."""
+    if not postgres:
+        return column.in_(param(expanding=True))  # type: ignore[no-any-return]
     if isinstance(column.type, Uuid):
         # An untyped parameter, so that PostgreSQL takes it as uuid[] itself and parses it
         # once. Cast from varchar instead, the array is an expression that a sequential scan
         # or a nested loop parses again for every row (a 20,000-row broadcast stalled).
-        array = cast(literal(uuid_array(values), NullType()), ARRAY(column.type))
+        array = cast(param(type_=NullType()), ARRAY(column.type))
         return column == any_(array)  # type: ignore[no-any-return]
-    return column == any_(literal(list(values), ARRAY(column.type)))  # type: ignore[no-any-return]
+    return column == any_(param(type_=ARRAY(column.type)))  # type: ignore[no-any-return]
 
 
 def uuid_array(values: Iterable[uuid.UUID | str]) -> str:
@@ -70,12 +84,7 @@ def prebuilt(build: Callable[[bool], T]) -> Callable[[Session], T]:
 
 def among_param(column: Any, name: str, postgres: bool) -> ColumnElement[bool]:
     """`among` for a prebuilt statement: `column IN` the list bound as `name` (ids_value)."""
-    if not postgres:
-        return column.in_(bindparam(name, expanding=True))  # type: ignore[no-any-return]
-    if isinstance(column.type, Uuid):
-        param = bindparam(name, type_=NullType())
-        return column == any_(cast(param, ARRAY(column.type)))  # type: ignore[no-any-return]
-    return column == any_(bindparam(name, type_=ARRAY(column.type)))  # type: ignore[no-any-return]
+    return _any_of(column, postgres, partial(bindparam, name))
 
 
 def ids_value(session: Session, values: Iterable[uuid.UUID]) -> Any:
