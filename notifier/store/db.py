@@ -44,7 +44,19 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30})
         _configure_sqlite(engine)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    # Plan every execution for its own parameters. psycopg prepares a statement after a few
+    # runs, and PostgreSQL then caches one generic plan for it, costed on the table sizes of
+    # that moment: a plan made while `deliveries` held a few hundred rows kept scanning the
+    # whole table for each claim of a 20,000-row broadcast (p99 of a transactional send went
+    # from ~110 to ~250 ms) until the next ANALYZE. Planning these short statements costs
+    # the server far less than one such scan; prepared statements still skip the parse.
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=5,
+        max_overflow=5,
+        connect_args={"options": "-c plan_cache_mode=force_custom_plan"},
+    )
 
 
 _engines: dict[str, Engine] = {}
