@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import InterfaceError, InvalidatePoolError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from config.settings import get_settings
@@ -50,13 +50,44 @@ def make_engine(url: str) -> Engine:
     # whole table for each claim of a 20,000-row broadcast (p99 of a transactional send went
     # from ~110 to ~250 ms) until the next ANALYZE. Planning these short statements costs
     # the server far less than one such scan; prepared statements still skip the parse.
-    return create_engine(
+    engine = create_engine(
         url,
-        pool_pre_ping=True,
         pool_size=5,
         max_overflow=5,
         connect_args={"options": "-c plan_cache_mode=force_custom_plan"},
     )
+    _ping_when_idle(engine)
+    return engine
+
+
+# A pooled connection back in use within this many seconds of its last use is not pinged.
+IDLE_PING_SECONDS = 1.0
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """SQLAlchemy's pool_pre_ping, for connections that sat idle only.
+
+    A ping is a round trip before every transaction; a transactional send runs three of
+    them, and under a broadcast each round trip waits its turn for a CPU. A connection that
+    was in use a moment ago is as good as a pinged one; one that sat idle may have outlived a
+    database restart or a failover, and a failed ping throws the whole pool away, as
+    pool_pre_ping does. Whatever fails in between (the server died within the second) fails
+    as any statement would, and the callers' retries cover it."""
+
+    @event.listens_for(engine.pool, "checkin")
+    def _returned(_dbapi_conn: Any, record: Any) -> None:
+        if record is not None:
+            record.info["returned_at"] = time.monotonic()
+
+    @event.listens_for(engine.pool, "checkout")
+    def _checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        returned = record.info.pop("returned_at", None)
+        if returned is None or time.monotonic() - returned < IDLE_PING_SECONDS:
+            return  # new, or in use a moment ago
+        try:
+            engine.dialect.do_ping(dbapi_conn)
+        except engine.dialect.loaded_dbapi.Error as exc:
+            raise InvalidatePoolError() from exc
 
 
 _engines: dict[str, Engine] = {}

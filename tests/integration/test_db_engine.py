@@ -1,17 +1,58 @@
-"""How notifier's PostgreSQL connections are set up."""
+"""How notifier's PostgreSQL connections are set up and kept."""
 
 from __future__ import annotations
 
-from sqlalchemy import text
+from collections.abc import Iterator
 
-from notifier.store.db import dispose_engine, engine_for
+import psycopg
+import pytest
+from sqlalchemy import Engine, text
+
+from notifier.store import db
 
 
-def test_postgres_plans_each_execution_for_its_parameters(pg_url: str) -> None:
+@pytest.fixture
+def engine(pg_url: str) -> Iterator[Engine]:
+    yield db.engine_for(pg_url)
+    db.dispose_engine(pg_url)
+
+
+def _backend_pid(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(text("SELECT pg_backend_pid()")).scalar_one())
+
+
+def _kill(pg_url: str, pid: int) -> None:
+    """What a database restart does to a pooled connection: the server end goes away."""
+    with psycopg.connect(pg_url.replace("+psycopg", ""), autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+
+
+def test_postgres_plans_each_execution_for_its_parameters(engine: Engine) -> None:
     """A cached generic plan, costed while a table was small, kept scanning all of it as a
     broadcast grew the table (see make_engine); every pooled connection must plan anew."""
-    try:
-        with engine_for(pg_url).connect() as conn:
-            assert conn.execute(text("SHOW plan_cache_mode")).scalar() == "force_custom_plan"
-    finally:
-        dispose_engine(pg_url)
+    with engine.connect() as conn:
+        assert conn.execute(text("SHOW plan_cache_mode")).scalar() == "force_custom_plan"
+
+
+def test_a_connection_that_sat_idle_is_pinged_and_replaced_when_dead(
+    engine: Engine, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = _backend_pid(engine)
+    _kill(pg_url, first)
+    monkeypatch.setattr(db, "IDLE_PING_SECONDS", 0.0)  # as if it had sat idle for long
+    assert _backend_pid(engine) != first  # the ping found it dead: a new connection serves
+
+
+def test_a_connection_in_use_a_moment_ago_goes_out_without_a_ping(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pings: list[object] = []
+    _backend_pid(engine)
+    monkeypatch.setattr(engine.dialect, "do_ping", pings.append)
+    monkeypatch.setattr(db, "IDLE_PING_SECONDS", 60.0)
+    _backend_pid(engine)
+    assert pings == []
+    monkeypatch.setattr(db, "IDLE_PING_SECONDS", 0.0)
+    _backend_pid(engine)
+    assert len(pings) == 1
