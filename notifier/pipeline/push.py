@@ -85,12 +85,25 @@ def _clocks_started(
     """Receipt deadlines that start now: of messages sent whose step had no deadline yet."""
     now = repo.utcnow()
     dues: dict[uuid.UUID, datetime] = {}
+    # A broadcast's messages share plan, step and expiry: one computation per distinct kind.
+    seen: dict[tuple[str, int, int, datetime], datetime] = {}
     for delivery, outcome in zip(live, outcomes, strict=True):
         m = messages[delivery.message_id]
-        if outcome.kind is Kind.SENT and m.receipt_due_at is None:
-            deadline = progress_of(m).plan[m.step].deadline
-            dues[m.id] = states.step_due(now, deadline, m.expires_at)
+        if outcome.kind is not Kind.SENT or m.receipt_due_at is not None:
+            continue
+        if m.chain:
+            dues[m.id] = _due(m, now)
+            continue
+        kind = (m.policy, m.receipt_deadline_s, m.step, m.expires_at)
+        if kind not in seen:
+            seen[kind] = _due(m, now)
+        dues[m.id] = seen[kind]
     return dues
+
+
+def _due(message: PushMessage, now: datetime) -> datetime:
+    deadline = progress_of(message).plan[message.step].deadline
+    return states.step_due(now, deadline, message.expires_at)
 
 
 def _schedule_receipt_checks(sent: Sequence[PushMessage]) -> None:

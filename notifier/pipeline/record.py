@@ -7,6 +7,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy.orm import Session
@@ -38,7 +39,13 @@ class Recorded(Generic[Claimed]):
 
 
 def _label(outcome: Outcome) -> str:
-    return " ".join(str(x) for x in (outcome.status_code, outcome.error_code, outcome.detail) if x)
+    return _label_of(outcome.status_code, outcome.error_code, outcome.detail)
+
+
+@lru_cache(maxsize=1024)
+def _label_of(status_code: int | None, error_code: str | None, detail: str | None) -> str:
+    # Cached: a batch of hundreds of answers holds a handful of distinct ones ("200").
+    return " ".join(str(x) for x in (status_code, error_code, detail) if x)
 
 
 def _attempt_row(delivery: Claimed, outcome: Outcome) -> dict[str, Any]:

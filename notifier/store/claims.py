@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from notifier.store.db import is_postgres
 from notifier.store.decision_rows import PlanRow, columns_of
 from notifier.store.models import Delivery, Message
-from notifier.store.repo import load_messages, lock_deliveries, moving, utcnow
+from notifier.store.repo import load_messages, locked, moving, utcnow
 from notifier.store.sql import among
 
 
@@ -114,15 +114,25 @@ def _claim_batch(
     as one batch and the tasks of what it took find nothing left to claim. Each part is one
     statement: a transactional message's claim is on its latency path, and under load every
     round trip to the database waits its turn for a CPU."""
-    if len(set(ids)) > 1:
-        lock_deliveries(session, ids)  # one row needs no order: its UPDATE locks it
-    claimed = claim(session, ids) if ids else []
+    claimed = claim(session, _in_lock_order(session, ids)) if ids else []
     if top_up is not None and len(claimed) < top_up.size:
         claimed += claim(session, _ready(session, top_up.lane, top_up.size - len(claimed)))
     # Oldest first, so per-number limits let the earlier messages through.
     # (A chunk's rows share their created_at: ties compare the ids, as ints, cheaply.)
     claimed.sort(key=lambda d: (d.created_at, d.id.int))
     return claimed
+
+
+def _in_lock_order(session: Session, ids: Sequence[uuid.UUID]) -> Ids:
+    """The ids to claim, so that the claim locks them in id order (repo.lock_deliveries): on
+    PostgreSQL a materialized CTE that locks as it is read, in the same statement as the
+    claim, which fetches nothing of its own (SQLite serialises writers; one row needs no
+    order: its UPDATE locks it)."""
+    if len(set(ids)) < 2 or not is_postgres(session):
+        return ids
+    ordered = select(Delivery.id).where(among(session, Delivery.id, ids)).order_by(Delivery.id)
+    in_order = locked(session, ordered).cte("in_order").prefix_with("MATERIALIZED")
+    return select(in_order.c.id)
 
 
 def claim_queued(
@@ -201,6 +211,6 @@ def _ready(session: Session, lane: str, limit: int) -> Select[uuid.UUID]:
         return stmt
     # A materialized CTE runs once: as a plain IN (subquery) the planner may run it once
     # per candidate row, and its LIMIT would then bound each run instead of the claim.
-    locked = stmt.with_for_update(key_share=True, skip_locked=True)
-    ready = locked.cte("ready").prefix_with("MATERIALIZED")
+    skipping = stmt.with_for_update(key_share=True, skip_locked=True)
+    ready = skipping.cte("ready").prefix_with("MATERIALIZED")
     return select(ready.c.id)

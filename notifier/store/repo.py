@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -411,9 +412,17 @@ def start_clocks(session: Session, dues: Mapping[uuid.UUID, datetime]) -> None:
     if not dues:
         return
     ids = list(dues)  # lock_message_rows orders the locks
-    lock_message_rows(session, ids)
-    if is_postgres(session):  # one statement for the batch, as set_outcomes
-        session.execute(_START_CLOCKS_PG, {"ids": uuid_array(ids), "dues": [dues[i] for i in ids]})
+    if is_postgres(session):
+        # One statement per distinct deadline (a broadcast batch's share one), each locking
+        # its rows in id order as it goes; with several, all are locked up front so that the
+        # whole set is still locked in one id order.
+        by_due: dict[datetime, list[uuid.UUID]] = defaultdict(list)
+        for message_id, due in dues.items():
+            by_due[due].append(message_id)
+        if len(by_due) > 1:
+            lock_message_rows(session, ids)
+        for due, of_due in by_due.items():
+            session.execute(_START_CLOCKS_PG, {"ids": uuid_array(of_due), "due": due})
         return
     t = cast(Table, Message.__table__)
     stmt = (
@@ -441,10 +450,11 @@ def set_steps(
 
 
 _START_CLOCKS_PG = text(
-    "UPDATE messages AS m SET receipt_due_at = v.due"
-    " FROM unnest(CAST(:ids AS uuid[]), CAST(:dues AS timestamptz[])) AS v(id, due)"
-    " WHERE m.id = v.id AND m.receipt_due_at IS NULL"
-)
+    "WITH locked AS MATERIALIZED (SELECT id FROM messages WHERE id = ANY(CAST(:ids AS uuid[]))"
+    " ORDER BY id FOR NO KEY UPDATE)"
+    " UPDATE messages AS m SET receipt_due_at = :due"
+    " FROM locked WHERE m.id = locked.id AND m.receipt_due_at IS NULL"
+).bindparams(bindparam("due", type_=Message.receipt_due_at.type))
 
 
 _FINISH_MESSAGES = prebuilt(

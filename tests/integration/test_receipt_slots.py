@@ -137,3 +137,22 @@ def test_a_receipt_after_the_deadline_turns_an_unconfirmed_message_delivered(mig
     assert kinds[-2:] == [states.ACKED, states.DELIVERED]
     assert not producer.ack(str(delivery_id))  # a repeat changes nothing
     assert _states(message_id) == (states.DELIVERED, [states.ACKED])
+
+
+def test_the_first_send_starts_a_clock_and_later_ones_keep_it(migrated):
+    """repo.start_clocks: messages without a deadline get theirs (several deadlines in one
+    batch), one that has a deadline already keeps it."""
+    from notifier.store import repo
+
+    now = datetime.now(UTC).replace(microsecond=0)
+    started, unset, other = (_pushed(f"c{i}", now) for i in range(3))
+    with transaction() as s:
+        s.query(Message).filter(Message.id.in_([unset, other])).update(
+            {Message.receipt_due_at: None}
+        )
+    soon, later = now + timedelta(seconds=30), now + timedelta(seconds=90)
+    with transaction() as s:
+        repo.start_clocks(s, {started: later, unset: soon, other: later})
+    with transaction() as s:
+        dues = dict(s.query(Message.id, Message.receipt_due_at))
+    assert dues == {started: now, unset: soon, other: later}
