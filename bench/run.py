@@ -375,7 +375,7 @@ def floors(stack: Stack, figures: Figures) -> None:
         load.mock_capacity(stack.url("apns"), creds, 20000, concurrency), "req/s",
     )  # fmt: skip
     figures.add(
-        "F", "bare HTTP/2 client loop, CPU per request",
+        "F", "bare HTTP/2 client loop, CPU per request (median of 3)",
         load.cpu_per_request(stack.url("apns"), creds, 10000, concurrency), "µs",
     )  # fmt: skip
 
