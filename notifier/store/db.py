@@ -44,18 +44,7 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30})
         _configure_sqlite(engine)
         return engine
-    # Plan every execution for its own parameters. psycopg prepares a statement after a few
-    # runs, and PostgreSQL then caches one generic plan for it, costed on the table sizes of
-    # that moment: a plan made while `deliveries` held a few hundred rows kept scanning the
-    # whole table for each claim of a 20,000-row broadcast (p99 of a transactional send went
-    # from ~110 to ~250 ms) until the next ANALYZE. Planning these short statements costs
-    # the server far less than one such scan; prepared statements still skip the parse.
-    engine = create_engine(
-        url,
-        pool_size=5,
-        max_overflow=5,
-        connect_args={"options": "-c plan_cache_mode=force_custom_plan"},
-    )
+    engine = create_engine(url, pool_size=5, max_overflow=5)
     _ping_when_idle(engine)
     return engine
 
