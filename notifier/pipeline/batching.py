@@ -14,16 +14,27 @@ from collections.abc import Sequence
 
 from config.settings import get_settings
 from notifier.metrics import TOPPED_UP
+from notifier.queue_depth import depths_if_known
 from notifier.store.claims import TopUp
 
 
 def top_up(lane: str | None) -> TopUp | None:
     """The top-up for a task taken from `lane`; none on bulk lanes (their tasks are batches
-    already) or when NOTIFIER_TRANSACTIONAL_BATCH_MAX is 0."""
+    already), when NOTIFIER_TRANSACTIONAL_BATCH_MAX is 0, or while no task waits in the
+    lane's queue."""
     size = get_settings().transactional_batch_max
-    if lane is None or lane.endswith("_bulk") or size <= 0:
+    if lane is None or lane.endswith("_bulk") or size <= 0 or _nothing_waits(lane):
         return None
     return TopUp(lane, size)
+
+
+def _nothing_waits(lane: str) -> bool:
+    """No backlog to take: every queued delivery of the lane has its task taken or held by a
+    worker (or a retry's countdown), which claims it. The lookup of ready rows is a statement
+    on a transactional send's path, ~4 ms under a broadcast; the queue's depth is one Redis
+    round trip. When the depth cannot be read, the top-up runs as before."""
+    depths = depths_if_known([lane])
+    return depths is not None and depths.get(lane, 0) == 0
 
 
 def count_topped_up(

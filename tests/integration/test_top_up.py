@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import update
 
 from notifier.domain import states
+from notifier.pipeline import batching
 from notifier.pipeline.sms import send_sms
 from notifier.store import claims, repo
 from notifier.store.db import transaction
@@ -86,3 +87,14 @@ def test_top_up_skips_rows_another_claim_holds_without_waiting():
         release.set()
         holder.join()
     assert reload(notes[0].id).state == states.QUEUED
+
+
+def test_no_top_up_while_no_task_waits_in_the_lane(monkeypatch: pytest.MonkeyPatch):
+    """Every queued delivery has its task taken (or held) by a worker: nothing to take."""
+    notes = _notes(3)
+    monkeypatch.setattr(batching, "depths_if_known", lambda lanes: dict.fromkeys(lanes, 0))
+    assert send_sms([notes[2].id], CarrierDouble(), lane="sms") == 1
+    assert reload(notes[0].id).state == reload(notes[1].id).state == states.QUEUED
+    # a broker whose depths cannot be read: the top-up looks, as before
+    monkeypatch.setattr(batching, "depths_if_known", lambda lanes: None)
+    assert send_sms([notes[1].id], CarrierDouble(), lane="sms") == 2
