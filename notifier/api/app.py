@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from notifier import inbox, logs, metrics, producer, search
+from notifier.api.ack_route import AckRoute
 from notifier.api.auth import Unauthorized, require
 from notifier.api.body import json_object, uuid_param
 from notifier.api.broadcast_routes import broadcast_router
@@ -96,7 +97,8 @@ def create_app() -> FastAPI:
     logs.install()
     app = FastAPI(title="notifier", version="0.1.0")
     _install_error_handlers(app)
-    app.add_middleware(BodySizeLimit)
+    app.add_middleware(AckRoute)
+    app.add_middleware(BodySizeLimit)  # added last: outermost, before AckRoute reads a body
     app.include_router(sms_router())
     app.include_router(device_router())
     app.include_router(broadcast_router())

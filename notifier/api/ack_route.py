@@ -1,0 +1,99 @@
+"""POST /v1/acks served as plain ASGI in front of the FastAPI app (the API's busiest route).
+
+Every device posts its own receipts, often one at a time. FastAPI's routing, dependency
+injection, request and response objects cost such a request ~1.3 ms of CPU here, on top of
+the ~0.5 ms of recording the receipt; served by this route it costs the API ~0.6 ms in all
+beyond the recording. The route serves the common case itself: a key this process saw live a
+moment ago (apikeys.seen_caller) with the device or admin scope, a JSON body of `acks`, the
+receipts recorded. Anything else (no or unseen key, a bad body, an error while recording) is
+handed to the FastAPI app with the body replayed, so lookups, refusals and errors read
+exactly as on every other route; recording is one transaction, so a failed try left nothing.
+"""
+
+from __future__ import annotations
+
+import json
+
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from notifier import producer
+from notifier.store import apikeys
+
+PATH = "/v1/acks"
+SCOPES = frozenset({"device", "admin"})
+
+
+class AckRoute:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != PATH:
+            await self.app(scope, receive, send)
+            return
+        body = await _body(receive)
+        answer = await _answer(Headers(scope=scope), body)
+        if answer is None:
+            await self.app(scope, _replay(body, receive), send)
+            return
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(answer)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": answer})
+
+
+async def _answer(headers: Headers, body: bytes) -> bytes | None:
+    """The response body of a request this route serves itself, or None to hand it on."""
+    authorization = headers.get("authorization") or ""
+    if not authorization.startswith("Bearer "):
+        return None
+    caller = apikeys.seen_caller(authorization[7:].strip())
+    if caller is None or not caller.scopes.intersection(SCOPES):
+        return None
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return None
+    items = doc.get("acks") if isinstance(doc, dict) else None
+    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+        return None
+    try:
+        result = await run_in_threadpool(producer.ack_many, items, only_user=caller.user_id)
+    except Exception:  # refusal or outage: the full app runs it again and answers as usual
+        return None
+    answer = {"accepted": result.accepted, "ignored": result.duplicate_or_unknown}
+    return json.dumps(answer, separators=(",", ":")).encode()
+
+
+async def _body(receive: Receive) -> bytes:
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def again() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return again
