@@ -19,10 +19,13 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from notifier import producer
+from notifier.api.auth import bearer_key, permits
+from notifier.api.device_routes import ack_items
+from notifier.asgi_body import read_body
 from notifier.store import apikeys
 
 PATH = "/v1/acks"
-SCOPES = frozenset({"device", "admin"})
+SCOPES = ("device",)  # what the FastAPI route requires (auth.permits: admin holds all)
 
 
 class AckRoute:
@@ -33,7 +36,7 @@ class AckRoute:
         if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != PATH:
             await self.app(scope, receive, send)
             return
-        body = await _body(receive)
+        body = await read_body(receive)
         answer = await _answer(Headers(scope=scope), body)
         if answer is None:
             await self.app(scope, _replay(body, receive), send)
@@ -53,18 +56,16 @@ class AckRoute:
 
 async def _answer(headers: Headers, body: bytes) -> bytes | None:
     """The response body of a request this route serves itself, or None to hand it on."""
-    authorization = headers.get("authorization") or ""
-    if not authorization.startswith("Bearer "):
-        return None
-    caller = apikeys.seen_caller(authorization[7:].strip())
-    if caller is None or not caller.scopes.intersection(SCOPES):
+    key = bearer_key(headers.get("authorization"))
+    caller = apikeys.seen_caller(key) if key is not None else None
+    if caller is None or not permits(caller, SCOPES):
         return None
     try:
         doc = json.loads(body)
     except ValueError:
         return None
-    items = doc.get("acks") if isinstance(doc, dict) else None
-    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+    items = ack_items(doc) if isinstance(doc, dict) else None
+    if items is None:
         return None
     try:
         result = await run_in_threadpool(producer.ack_many, items, only_user=caller.user_id)
@@ -72,18 +73,6 @@ async def _answer(headers: Headers, body: bytes) -> bytes | None:
         return None
     answer = {"accepted": result.accepted, "ignored": result.duplicate_or_unknown}
     return json.dumps(answer, separators=(",", ":")).encode()
-
-
-async def _body(receive: Receive) -> bytes:
-    chunks: list[bytes] = []
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            break
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

@@ -26,14 +26,26 @@ def require(*scopes: str) -> Callable[..., Awaitable[apikeys.Caller]]:
     thread, for its database lookup."""
 
     async def check(authorization: str | None = Header(default=None)) -> apikeys.Caller:
-        if not authorization or not authorization.startswith("Bearer "):
+        key = bearer_key(authorization)
+        if key is None:
             raise Unauthorized(401, "missing `Authorization: Bearer <api key>` header")
-        key = authorization[7:].strip()
         caller = apikeys.seen_caller(key) or await run_in_threadpool(apikeys.caller_of, key)
         if caller is None:
             raise Unauthorized(401, "unknown or revoked API key")
-        if "admin" not in caller.scopes and not caller.scopes.intersection(scopes):
+        if not permits(caller, scopes):
             raise Unauthorized(403, f"this key lacks scope {' or '.join(scopes)}")
         return caller
 
     return check
+
+
+def bearer_key(authorization: str | None) -> str | None:
+    """The API key of an `Authorization: Bearer <key>` header, if that is what it holds."""
+    if not authorization or not authorization.startswith("Bearer "):
+        return None
+    return authorization[7:].strip()
+
+
+def permits(caller: apikeys.Caller, scopes: tuple[str, ...]) -> bool:
+    """Whether the key holds one of `scopes` (admin holds them all)."""
+    return "admin" in caller.scopes or bool(caller.scopes.intersection(scopes))

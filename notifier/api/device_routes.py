@@ -35,8 +35,8 @@ def device_router() -> APIRouter:
 
     @router.post("/v1/acks")
     async def acks(body: Any = Body(...), caller: Caller = device) -> dict[str, int]:
-        items = json_object(body).get("acks")
-        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+        items = ack_items(json_object(body))
+        if items is None:
             raise InvalidInput("acks", "must be a list of {delivery_id, kind} objects")
         # A key bound to a user acknowledges that user's pushes only; others count as ignored.
         # The API's busiest path: one hand-off to a thread for the database work, no more.
@@ -44,3 +44,11 @@ def device_router() -> APIRouter:
         return {"accepted": result.accepted, "ignored": result.duplicate_or_unknown}
 
     return router
+
+
+def ack_items(body: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """The receipts of an acks body: a list of objects, or None when `acks` is not one."""
+    items = body.get("acks")
+    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+        return None
+    return items

@@ -15,6 +15,8 @@ from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from notifier.asgi_body import read_body
+
 # (the path's one parameter, the request headers, the body) -> the response
 Handler = Callable[[str, Headers, bytes], Awaitable[Response]]
 
@@ -29,20 +31,8 @@ class FastRoute:
         if scope["type"] == "http" and scope["method"] == self.method:
             match = self.path.fullmatch(scope["path"])
             if match is not None:
-                body = await _body(receive)
+                body = await read_body(receive)
                 response = await self.handler(match.group(1), Headers(scope=scope), body)
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)
-
-
-async def _body(receive: Receive) -> bytes:
-    chunks: list[bytes] = []
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            break  # the client went away; the handler sees what arrived
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
