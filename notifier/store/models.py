@@ -118,7 +118,22 @@ class Broadcast(Base):
 class Message(Base):
     __tablename__ = "messages"
     __table_args__ = (
-        Index("ix_messages_state_due", "state", "receipt_due_at"),
+        # Partial indexes (migration 0010): each row version of a message or delivery adds an
+        # entry to every index, so rows no lookup can find are left out.
+        Index(
+            "uq_messages_idempotency_key",
+            "idempotency_key",
+            unique=True,
+            postgresql_where=text("idempotency_key IS NOT NULL"),
+            sqlite_where=text("idempotency_key IS NOT NULL"),
+        ),
+        # What the receipt checks look up (repo.overdue_messages).
+        Index(
+            "ix_messages_accepted_due",
+            "receipt_due_at",
+            postgresql_where=text("state = 'accepted' AND receipt_due_at IS NOT NULL"),
+            sqlite_where=text("state = 'accepted' AND receipt_due_at IS NOT NULL"),
+        ),
         Index("ix_messages_user_created", "user_id", "created_at"),
         Index("ix_messages_state_created", "state", "created_at"),
         Index("ix_messages_broadcast", "broadcast_id"),
@@ -126,7 +141,7 @@ class Message(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     user_id: Mapped[str] = mapped_column(String(128), ForeignKey("users.id"))
-    idempotency_key: Mapped[str | None] = mapped_column(String(128), unique=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(128))
     policy: Mapped[str] = mapped_column(String(16))
     message_class: Mapped[str] = mapped_column(String(16), server_default="transactional")
     confirm_trigger: Mapped[str] = mapped_column(String(16), server_default="not_received")
@@ -158,7 +173,12 @@ class Delivery(Base):
     __table_args__ = (
         Index("ix_deliveries_message", "message_id"),
         Index("ix_deliveries_state_updated", "state", "updated_at"),
-        Index("ix_deliveries_provider_ref", "provider_ref"),
+        Index(
+            "ix_deliveries_provider_ref",
+            "provider_ref",
+            postgresql_where=text("provider_ref IS NOT NULL"),
+            sqlite_where=text("provider_ref IS NOT NULL"),
+        ),
         # What a transactional task tops its batch up from: the ready rows of its lane, oldest
         # first. Partial, so a million queued broadcast rows cost other lanes nothing.
         Index(

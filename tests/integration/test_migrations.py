@@ -1,3 +1,5 @@
+import uuid
+
 from sqlalchemy import inspect
 
 from notifier.store import migrate
@@ -35,3 +37,36 @@ def test_models_match_migrations(db_url):
     migrate.upgrade(db_url)
     with engine_for(db_url).connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+
+
+def test_idempotency_keys_stay_unique_in_their_partial_index(db_url):
+    """0010 moved the key's uniqueness to an index of keyed rows only: a repeated key is
+    still refused, and any number of messages without one are not."""
+    import pytest
+    from sqlalchemy import insert, text
+    from sqlalchemy.exc import IntegrityError
+
+    from notifier.store.models import Message, User
+
+    migrate.upgrade(db_url)
+    engine = engine_for(db_url)
+    now = text("CURRENT_TIMESTAMP")
+    row = {
+        "user_id": "ann",
+        "policy": "push_only",
+        "state": "accepted",
+        "push_data": {},
+        "push_options": {},
+        "sms_params": {},
+        "receipt_deadline_s": 30,
+        "expires_at": now,
+        "created_at": now,
+        "updated_at": now,
+    }
+    with engine.begin() as conn:
+        conn.execute(insert(User).values(id="ann", created_at=now, updated_at=now))
+        for _ in range(3):
+            conn.execute(insert(Message).values(id=uuid.uuid4(), **row))
+        conn.execute(insert(Message).values(id=uuid.uuid4(), idempotency_key="k1", **row))
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        conn.execute(insert(Message).values(id=uuid.uuid4(), idempotency_key="k1", **row))
