@@ -5,7 +5,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from notifier.domain import states
-from notifier.store import repo
+from notifier.store import claims, repo
 from notifier.store.db import transaction
 from notifier.store.models import Delivery, Message, User
 
@@ -71,3 +71,45 @@ def test_claim_from_wrong_state_moves_nothing(migrated):
         assert repo.transition(s, ids, states.SENT, states.ACKED) == []
         assert len(repo.transition(s, ids, states.QUEUED, states.SENDING)) == 3
         assert repo.transition(s, ids, states.QUEUED, states.SENDING) == []
+
+
+def test_batch_claims_take_each_queued_row_once_and_nothing_else(migrated):
+    """Both claims (ORM rows for SMS, plain rows for push) lock the named rows in id order and
+    move those still queued, counting the attempt; rows in any other state stay as they are."""
+    ids = _seed(8)
+    with transaction() as s:
+        repo.transition(s, ids[:2], states.QUEUED, states.SENT)
+    with transaction() as s:
+        objects, messages = claims.claim_queued(s, ids[:5])
+        rows, push_messages = claims.claim_pushes(s, ids[3:])
+    assert sorted(d.id for d in objects) == sorted(ids[2:5])
+    assert sorted(d.id for d in rows) == sorted(ids[5:])
+    assert all(d.state == states.SENDING and d.attempts == 1 for d in objects)
+    assert {d.attempts for d in rows} == {1}
+    assert set(messages) == set(push_messages) == {objects[0].message_id}
+    with transaction() as s:
+        assert claims.claim_queued(s, ids) == ([], {})
+        assert claims.claim_pushes(s, ids)[0] == []
+        assert {d.state for d in s.query(Delivery).filter(Delivery.id.in_(ids[:2]))} == {"sent"}
+
+
+def test_concurrent_batch_claims_never_overlap(migrated):
+    ids = _seed(60)
+    won: list[list[uuid.UUID]] = []
+    barrier = threading.Barrier(4)
+
+    def claim(push: bool) -> None:
+        barrier.wait()
+        with transaction() as s:
+            if push:
+                won.append([d.id for d in claims.claim_pushes(s, list(reversed(ids)))[0]])
+            else:
+                won.append([d.id for d in claims.claim_queued(s, ids)[0]])
+
+    threads = [threading.Thread(target=claim, args=(i % 2 == 0,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    claimed = [i for batch in won for i in batch]
+    assert sorted(claimed) == sorted(ids)
