@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 from collections.abc import Sequence
 
 import redis
@@ -46,13 +47,43 @@ def queue_depths(queues: Sequence[str] | None = None) -> dict[str, int]:
     return {q: int(n) for q, n in zip(names, pipe.execute(), strict=True)}
 
 
+# With Redis away, every transactional task and every bulk batch asks; one warning per this
+# many seconds says so without burying the log under identical lines.
+WARN_EVERY_SECONDS = 60.0
+
+
+class _Unreadable:
+    """Failed reads since the last warning, and when that warning went out."""
+
+    warned_at: float | None = None
+    failures = 0
+
+
 def depths_if_known(queues: Sequence[str]) -> dict[str, int] | None:
     """queue_depths for callers that only adjust their pace by it (bulk lanes giving way, the
-    sweep sparing a backlog): None when the broker's depths cannot be read here or now."""
+    sweep sparing a backlog, a transactional task deciding to top up): None when the
+    broker's depths cannot be read here or now."""
     if not readable():
         return None
     try:
-        return queue_depths(queues)
+        depths = queue_depths(queues)
     except (redis.RedisError, OSError) as exc:
-        log.warning("queue depths unreadable (%s)", exc)
+        _unreadable(exc)
         return None
+    if _Unreadable.warned_at is not None:
+        log.info("queue depths readable again")
+        _Unreadable.warned_at, _Unreadable.failures = None, 0
+    return depths
+
+
+def _unreadable(exc: Exception) -> None:
+    _Unreadable.failures += 1
+    now = time.monotonic()
+    last = _Unreadable.warned_at
+    if last is None or now - last >= WARN_EVERY_SECONDS:
+        log.warning(
+            "queue depths unreadable (%s); failed reads since the last warning: %d",
+            exc,
+            _Unreadable.failures,
+        )
+        _Unreadable.warned_at, _Unreadable.failures = now, 0
