@@ -236,11 +236,13 @@ def _claiming(session: Session, ids: Ids) -> Any:
         # The top-up's ready rows come locked and queued as found (SKIP LOCKED leaves out
         # what other claims hold), so the table gets no state condition of its own either.
         stmt = claiming.where(Delivery.id.in_(ids))
-    elif len(set(ids)) > 1 and is_postgres(session):
+    elif is_postgres(session):
+        # Even for one row, as the push claim: its plan is then a primary-key lookup
+        # whatever the statistics say about queued rows.
         in_order = _locked_in_id_order(among(session, _DELIVERIES.c.id, ids))
         stmt = claiming.where(Delivery.id == in_order.c.id, in_order.c.state == "queued")
     else:
-        # SQLite serialises writers; one row needs no order: its UPDATE locks it.
+        # SQLite serialises writers (BEGIN IMMEDIATE): no row locks, no order to keep.
         return moving(session, ids, "queued", "sending", attempts=Delivery.attempts + 1)
     return stmt.execution_options(synchronize_session=False)
 
