@@ -1,9 +1,12 @@
 import uuid
 
-from sqlalchemy import inspect
+import pytest
+from sqlalchemy import insert, inspect, text
+from sqlalchemy.exc import IntegrityError
 
 from notifier.store import migrate
 from notifier.store.db import engine_for
+from notifier.store.models import Message, User
 
 TABLES = {
     "users",
@@ -42,12 +45,6 @@ def test_models_match_migrations(db_url):
 def test_idempotency_keys_stay_unique_in_their_partial_index(db_url):
     """0010 moved the key's uniqueness to an index of keyed rows only: a repeated key is
     still refused, and any number of messages without one are not."""
-    import pytest
-    from sqlalchemy import insert, text
-    from sqlalchemy.exc import IntegrityError
-
-    from notifier.store.models import Message, User
-
     migrate.upgrade(db_url)
     engine = engine_for(db_url)
     now = text("CURRENT_TIMESTAMP")
