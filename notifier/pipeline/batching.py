@@ -18,12 +18,15 @@ from notifier.queue_depth import depths_if_known
 from notifier.store.claims import TopUp
 
 
-def top_up(lane: str | None) -> TopUp | None:
+def top_up(lane: str | None, free: bool = False) -> TopUp | None:
     """The top-up for a task taken from `lane`; none on bulk lanes (their tasks are batches
     already), when NOTIFIER_TRANSACTIONAL_BATCH_MAX is 0, or while no task waits in the
-    lane's queue."""
+    lane's queue. `free`: the claim takes its top-up in the same statement
+    (claims.top_up_is_free), so it is always asked for and the queue is not looked at."""
     size = get_settings().transactional_batch_max
-    if lane is None or lane.endswith("_bulk") or size <= 0 or _nothing_waits(lane):
+    if lane is None or lane.endswith("_bulk") or size <= 0:
+        return None
+    if not free and _nothing_waits(lane):
         return None
     return TopUp(lane, size)
 

@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import update
 
+from config.settings import get_settings
 from notifier.domain import states
 from notifier.pipeline import batching
 from notifier.pipeline.sms import send_sms
@@ -43,8 +44,6 @@ def test_first_task_sends_the_lane_backlog_and_the_rest_find_nothing():
 def test_top_up_is_bounded_and_bulk_lanes_take_only_their_own(env):
     env.setenv("NOTIFIER_TRANSACTIONAL_BATCH_MAX", "3")
     env.setenv("NOTIFIER_SMS_QUIET_HOURS", "00:00-00:00")
-    from config.settings import get_settings
-
     get_settings.cache_clear()
     notes = _notes(5)
     carrier = CarrierDouble()
@@ -98,3 +97,18 @@ def test_no_top_up_while_no_task_waits_in_the_lane(monkeypatch: pytest.MonkeyPat
     # a broker whose depths cannot be read: the top-up looks, as before
     monkeypatch.setattr(batching, "depths_if_known", lambda lanes: None)
     assert send_sms([notes[1].id], CarrierDouble(), lane="sms") == 2
+
+
+def test_a_top_up_taken_in_the_claim_itself_does_not_look_at_the_queue(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    """The push claim on PostgreSQL tops up in its own statement (claims.top_up_is_free):
+    reading the queue's depth first would only add a round trip to a one-time code's path."""
+
+    def looked(lanes: list[str]) -> dict[str, int]:
+        raise AssertionError(f"looked at the depth of {lanes}")
+
+    monkeypatch.setattr(batching, "depths_if_known", looked)
+    size = get_settings().transactional_batch_max
+    assert batching.top_up("push", free=True) == claims.TopUp("push", size)
+    assert batching.top_up("push_bulk", free=True) is None
