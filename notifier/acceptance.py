@@ -22,6 +22,7 @@ from notifier.domain.policy import PUSH, SMS, MessageClass, channels_of, first_s
 from notifier.domain.requests import Limits, SendRequest
 from notifier.pipeline import publish
 from notifier.store import repo
+from notifier.store.accepted import write_accepted
 from notifier.store.db import transaction
 from notifier.store.models import Delivery, Device, Message, User
 from notifier.store.repo import EventRow
@@ -51,12 +52,12 @@ def accept(
     about_device: uuid.UUID | None = None,
 ) -> Accepted:
     """Write the message and its deliveries; raises InvalidInput before writing anything."""
-    user = session.get(User, req.user_id)
+    user, active = repo.user_with_active_devices(session, req.user_id)
     if user is None:
         raise InvalidInput("user_id", f"unknown user {req.user_id}: bind a device or phone first")
     channels = channels_of(req.plan)
     now = repo.utcnow()
-    devices, withheld = _push_targets(session, req, settings, now) if PUSH in channels else ([], [])
+    devices, withheld = _push_targets(active, req, settings, now) if PUSH in channels else ([], [])
     sms = _check_sms(session, req, user, settings) if SMS in channels else None
     available = ({PUSH} if devices else set()) | ({SMS} if sms else set())
     first = first_step(req.plan, available)
@@ -64,10 +65,7 @@ def accept(
         raise InvalidInput("user_id", f"user {req.user_id} has no active device for {req.policy}")
     message = _new_message(req, first, sms, now)
     message.about_device = about_device
-    session.add(message)
-    session.flush()
     deliveries = _deliveries(message, req, first, devices, user, sms)
-    session.add_all(deliveries)
     events = [EventRow(message.id, "accepted", f"{req.policy} {req.message_class}")]
     events += [
         EventRow(
@@ -77,15 +75,15 @@ def accept(
         )
         for d in withheld
     ]
-    repo.add_events(session, events, now)
+    write_accepted(session, message, deliveries, events, now)
     return Accepted(message, deliveries)
 
 
 def _push_targets(
-    session: Session, req: SendRequest, settings: Settings, now: datetime
+    devices: list[Device], req: SendRequest, settings: Settings, now: datetime
 ) -> tuple[list[Device], list[uuid.UUID]]:
-    """Active devices; a one-time code skips devices bound too recently to be trusted."""
-    devices = repo.active_devices(session, req.user_id)
+    """The active devices to push to; a one-time code skips devices bound too recently to be
+    trusted."""
     if req.message_class is not MessageClass.VERIFICATION:
         return devices, []
     trusted_since = now - timedelta(hours=settings.verification_sms_only_hours)

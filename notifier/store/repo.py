@@ -13,6 +13,7 @@ from sqlalchemy import (
     Select,
     Table,
     Update,
+    and_,
     bindparam,
     delete,
     func,
@@ -176,6 +177,21 @@ def active_devices(session: Session, user_id: str) -> list[Device]:
             .order_by(Device.created_at)
         )
     )
+
+
+def user_with_active_devices(session: Session, user_id: str) -> tuple[User | None, list[Device]]:
+    """A user and their active devices (oldest first) in one round trip: a send reads both,
+    on a one-time code's latency path."""
+    active = and_(Device.user_id == User.id, Device.state == "active")
+    rows = session.execute(
+        select(User, Device)
+        .outerjoin(Device, active)
+        .where(User.id == user_id)
+        .order_by(Device.created_at)
+    ).all()
+    if not rows:
+        return None, []
+    return rows[0][0], [device for _, device in rows if device is not None]
 
 
 def invalidate_devices(session: Session, reasons: Mapping[uuid.UUID, str]) -> None:

@@ -111,3 +111,30 @@ def test_promotions_travel_on_the_bulk_lanes(catalogue):
     )
     assert len(published("push_bulk")) == 1 and len(published("sms_bulk")) == 1
     assert published("push") == [] and published("sms") == []
+
+
+def test_an_accepted_message_is_written_whole_with_its_defaults(catalogue):
+    """One statement on PostgreSQL (store/accepted.py), the ORM on SQLite: the same rows,
+    the columns the code leaves to their defaults included, and the timeline's first event."""
+    from notifier.store.models import Event
+
+    producer.bind_device("alice", "fcm", "fcm-token-of-alices-second-phone-0002")
+    message_id = producer.send("alice", push=PUSH, sms=SMS, idempotency_key="k-whole")
+    with transaction() as s:
+        message = s.get(Message, message_id)
+        deliveries = s.scalars(select(Delivery).where(Delivery.message_id == message_id)).all()
+        events = s.scalars(select(Event).where(Event.message_id == message_id)).all()
+    assert message is not None and message.state == "accepted" and message.step == 0
+    assert message.idempotency_key == "k-whole" and message.push_body == PUSH["body"]
+    assert message.push_data == {} and message.chain is None
+    assert sorted((d.channel, d.platform, d.state) for d in deliveries) == [
+        ("push", "apns", "queued"),
+        ("push", "fcm", "queued"),
+        ("sms", None, "standby"),
+    ]
+    assert {(d.attempts, d.replays, d.step) for d in deliveries} == {(0, 0, 0), (0, 0, 1)}
+    assert all(d.created_at == message.created_at for d in deliveries)
+    assert [(e.kind, e.detail, e.delivery_id) for e in events] == [
+        ("accepted", "supplement transactional", None)
+    ]
+    assert published("push")  # the queued step went out after commit
