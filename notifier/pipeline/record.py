@@ -68,29 +68,35 @@ def record_outcomes(
 ) -> Recorded[Claimed]:
     """Apply one outcome per claimed (state `sending`) delivery, all in the caller's transaction.
 
-    The rows are locked first and read back: one that an ack or a report already moved on
-    keeps its newer state. The rest are written in one batched statement.
+    A row that an ack or a report already moved on keeps its newer state (set_outcomes writes
+    only the rows still `sending`, as locked); the rest are written in one batched statement.
     """
     now = repo.utcnow()
-    result: Recorded[Claimed] = Recorded()
-    current = repo.lock_deliveries(session, [d.id for d in claimed])
-    events: list[EventRow] = []
-    rows: list[dict[str, Any]] = []
+    pairs = list(zip(claimed, outcomes, strict=True))
     counts: Counter[tuple[str, str, str, str]] = Counter(
-        (d.channel, d.platform or "carrier", o.kind.value, o.error_code or "-")
-        for d, o in zip(claimed, outcomes, strict=True)
+        (d.channel, d.platform or "carrier", o.kind.value, o.error_code or "-") for d, o in pairs
     )
     for labels, n in counts.items():  # one metric update per kind of answer, not per delivery
         OUTCOMES.labels(*labels).inc(n)
-    for delivery, outcome in zip(claimed, outcomes, strict=True):
-        if current.get(delivery.id) != states.SENDING:
-            continue  # someone else (an ack, a DLR) already moved it on
-        rows.append(_row(delivery, outcome, success_state, now, result, events))
-    repo.set_outcomes(session, rows)
-    repo.add_attempts(session, [_attempt_row(d, o) for d, o in zip(claimed, outcomes, strict=True)])
+    result, events, rows = _recorded(pairs, success_state, now)
+    written = repo.set_outcomes(session, rows)
+    if len(written) < len(rows):  # rare: what was moved on first is not this record's to tell
+        kept = [(d, o) for d, o in pairs if d.id in written]
+        result, events, _ = _recorded(kept, success_state, now)
+    repo.add_attempts(session, [_attempt_row(d, o) for d, o in pairs])
     repo.invalidate_devices(session, result.invalid_devices)
     repo.add_events(session, events, now)
     return result
+
+
+def _recorded(
+    pairs: Sequence[tuple[Claimed, Outcome]], success_state: str, now: datetime
+) -> tuple[Recorded[Claimed], list[EventRow], list[dict[str, Any]]]:
+    """What recording these outcomes writes: the result, the events and the new row values."""
+    result: Recorded[Claimed] = Recorded()
+    events: list[EventRow] = []
+    rows = [_row(d, o, success_state, now, result, events) for d, o in pairs]
+    return result, events, rows
 
 
 def _row(

@@ -362,15 +362,20 @@ def transition(
 
 # One statement for a whole batch on PostgreSQL: the values travel as arrays and join the
 # table, instead of an executemany of one UPDATE per row (client- and server-side per row).
+# The rows are locked in id order as every writer locks them (lock_deliveries), and only those
+# still `sending` as locked are written: an ack or a report may have moved one on first.
 _SET_OUTCOMES_PG = text(
-    "UPDATE deliveries AS d SET state = v.state, updated_at = :now,"
+    "WITH in_order AS MATERIALIZED (SELECT id, state FROM deliveries"
+    " WHERE id = ANY(CAST(:ids AS uuid[])) ORDER BY id FOR NO KEY UPDATE)"
+    " UPDATE deliveries AS d SET state = v.state, updated_at = :now,"
     " error_code = v.error_code, error_detail = v.error_detail,"
     " provider_ref = coalesce(v.provider_ref, d.provider_ref),"
     " next_attempt_at = coalesce(v.next_attempt_at, d.next_attempt_at)"
     " FROM unnest(CAST(:ids AS uuid[]), CAST(:states AS text[]), CAST(:codes AS text[]),"
     " CAST(:details AS text[]), CAST(:refs AS text[]), CAST(:nexts AS timestamptz[]))"
-    " AS v(id, state, error_code, error_detail, provider_ref, next_attempt_at)"
-    " WHERE d.id = v.id"
+    " AS v(id, state, error_code, error_detail, provider_ref, next_attempt_at), in_order"
+    " WHERE d.id = v.id AND in_order.id = v.id AND in_order.state = 'sending'"
+    " RETURNING d.id"
 )
 
 
@@ -379,20 +384,26 @@ def _each_by_id(t: Table) -> Update:
     return update(t).where(t.c.id == bindparam("_id", type_=t.c.id.type))
 
 
-def set_outcomes(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Write recorded outcomes to locked deliveries in one statement, not one per delivery.
+def set_outcomes(session: Session, rows: Sequence[Mapping[str, Any]]) -> set[uuid.UUID]:
+    """Write recorded outcomes to claimed deliveries still `sending`, in one statement, not
+    one per delivery; returns the ids written (the others an ack or a report moved on first).
     Each row: id, state, error_code, error_detail, and provider_ref / next_attempt_at (None
-    keeps the stored value)."""
+    keeps the stored value). On PostgreSQL the lock, the check and the write are one round
+    trip, on a push batch's path and a transactional worker's."""
     if not rows:
-        return
+        return set()
     now = utcnow()
     if is_postgres(session):
         columns = ("id", "state", "error_code", "error_detail", "provider_ref", "next_attempt_at")
         arrays: list[Any] = [[r[c] for r in rows] for c in columns]
         arrays[0] = uuid_array(arrays[0])
         keys = ("ids", "states", "codes", "details", "refs", "nexts")
-        session.execute(_SET_OUTCOMES_PG, {"now": now, **dict(zip(keys, arrays, strict=True))})
-        return
+        params = {"now": now, **dict(zip(keys, arrays, strict=True))}
+        return set(session.scalars(_SET_OUTCOMES_PG, params))
+    current = lock_deliveries(session, [r["id"] for r in rows])
+    rows = [r for r in rows if current.get(r["id"]) == "sending"]
+    if not rows:
+        return set()
     t = cast(Table, Delivery.__table__)
     stmt = _each_by_id(t).values(
         state=bindparam("_state", type_=t.c.state.type),
@@ -408,6 +419,7 @@ def set_outcomes(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
         ),
     )
     session.execute(stmt, [{"_now": now, **{f"_{k}": v for k, v in r.items()}} for r in rows])
+    return {r["id"] for r in rows}
 
 
 def load_messages(session: Session, ids: Sequence[uuid.UUID]) -> list[Message]:
