@@ -83,9 +83,8 @@ def record_outcomes(
     if len(written) < len(rows):  # rare: what was moved on first is not this record's to tell
         kept = [(d, o) for d, o in pairs if d.id in written]
         result, events, _ = _recorded(kept, success_state, now)
-    repo.add_attempts(session, [_attempt_row(d, o) for d, o in pairs])
     repo.invalidate_devices(session, result.invalid_devices)
-    repo.add_events(session, events, now)
+    repo.add_attempts_and_events(session, [_attempt_row(d, o) for d, o in pairs], events, now)
     return result
 
 

@@ -40,6 +40,7 @@ from notifier.store.models import (
     UserTag,
 )
 from notifier.store.sql import among, among_param, ids_value, prebuilt, uuid_array
+from notifier.store.together import insert_together
 
 
 def utcnow() -> datetime:
@@ -65,9 +66,18 @@ def insert_rows(session: Session, model: type[Any], rows: Sequence[Mapping[str, 
         session.execute(insert(table), list(rows))
 
 
+_ATTEMPTS = cast(Table, Attempt.__table__)
+_EVENTS = cast(Table, Event.__table__)
+
+
 def add_events(session: Session, rows: Iterable[EventRow], at: datetime | None = None) -> None:
-    at = at or utcnow()
-    values = [
+    values = event_values(rows, at or utcnow())
+    if values:
+        insert_rows(session, Event, values)
+
+
+def event_values(rows: Iterable[EventRow], at: datetime) -> list[dict[str, Any]]:
+    return [
         {
             "message_id": r.message_id,
             "delivery_id": r.delivery_id,
@@ -77,13 +87,34 @@ def add_events(session: Session, rows: Iterable[EventRow], at: datetime | None =
         }
         for r in rows
     ]
-    if values:
-        insert_rows(session, Event, values)
 
 
 def add_attempts(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
     if rows:
-        insert_rows(session, Attempt, [{"created_at": utcnow(), **r} for r in rows])
+        insert_rows(session, Attempt, attempt_values(rows))
+
+
+def attempt_values(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    now = utcnow()
+    return [{"created_at": now, **r} for r in rows]
+
+
+def add_attempts_and_events(
+    session: Session,
+    attempts: Sequence[Mapping[str, Any]],
+    events: Sequence[EventRow],
+    at: datetime,
+) -> None:
+    """An outcome record's history rows. A transactional task's few go in one statement on
+    PostgreSQL (together.py: it is one round trip fewer on a worker a one-time code may be
+    waiting for); a batch's hundreds go by COPY, one per table."""
+    few = max(len(attempts), len(events)) < bulk.COPY_FROM_ROWS
+    if not (few and is_postgres(session)):
+        add_attempts(session, attempts)
+        add_events(session, events, at)
+        return
+    writes = [(_ATTEMPTS, attempt_values(attempts)), (_EVENTS, event_values(events, at))]
+    insert_together(session, writes)
 
 
 # --- users and devices -------------------------------------------------------------------
