@@ -1,6 +1,5 @@
 """Conditional updates are claims: of several concurrent claimers exactly one wins each row."""
 
-import threading
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -10,6 +9,7 @@ from notifier.domain import states
 from notifier.store import claims, repo
 from notifier.store.db import transaction
 from notifier.store.models import Delivery, Message, User
+from tests.helpers import all_at_once, row_held
 
 
 def _seed(n: int, lane: str | None = None, user: str = "u1") -> list[uuid.UUID]:
@@ -52,18 +52,12 @@ def _seed(n: int, lane: str | None = None, user: str = "u1") -> list[uuid.UUID]:
 def test_concurrent_claims_never_overlap(migrated):
     ids = _seed(50)
     won: list[list[uuid.UUID]] = []
-    barrier = threading.Barrier(4)
 
-    def claim() -> None:
-        barrier.wait()
+    def claim(_k: int) -> None:
         with transaction() as s:
             won.append(repo.transition(s, ids, states.QUEUED, states.SENDING))
 
-    threads = [threading.Thread(target=claim) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    all_at_once(claim)
     claimed = [i for batch in won for i in batch]
     assert sorted(claimed) == sorted(ids)  # every row claimed exactly once
 
@@ -99,21 +93,15 @@ def test_batch_claims_take_each_queued_row_once_and_nothing_else(migrated):
 def test_concurrent_batch_claims_never_overlap(migrated):
     ids = _seed(60)
     won: list[list[uuid.UUID]] = []
-    barrier = threading.Barrier(4)
 
-    def claim(push: bool) -> None:
-        barrier.wait()
+    def claim(k: int) -> None:
         with transaction() as s:
-            if push:
+            if k % 2 == 0:  # push claims, the other half SMS claims
                 won.append([d.id for d in claims.claim_pushes(s, list(reversed(ids)))[0]])
             else:
                 won.append([d.id for d in claims.claim_queued(s, ids)[0]])
 
-    threads = [threading.Thread(target=claim, args=(i % 2 == 0,)) for i in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    all_at_once(claim)
     claimed = [i for batch in won for i in batch]
     assert sorted(claimed) == sorted(ids)
 
@@ -143,24 +131,10 @@ def test_push_top_up_takes_the_oldest_ready_of_its_lane_up_to_the_size(migrated)
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 def test_push_top_up_skips_rows_another_claim_holds_without_waiting(migrated):
     backlog = _seed(3, lane="push")
-    holding, release = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        with transaction() as s:
-            repo.lock_deliveries(s, [backlog[0]])
-            holding.set()
-            release.wait(10)
-
-    holder = threading.Thread(target=hold)
-    holder.start()
-    try:
-        assert holding.wait(10)
+    with row_held(backlog[0]):
         with transaction() as s:
             rows, _ = claims.claim_pushes(s, [backlog[2]], claims.TopUp("push", 10))
         assert {d.id for d in rows} == {backlog[1], backlog[2]}
-    finally:
-        release.set()
-        holder.join()
 
 
 def test_concurrent_topped_up_push_claims_never_overlap(migrated):
@@ -168,20 +142,14 @@ def test_concurrent_topped_up_push_claims_never_overlap(migrated):
     backlog at once: every row goes to exactly one of them, and none deadlocks."""
     ids = _seed(80, lane="push")
     won: list[list[uuid.UUID]] = []
-    barrier = threading.Barrier(4)
 
     def claim(k: int) -> None:
-        barrier.wait()
         for own in ids[k::4]:
             with transaction() as s:
                 won.append(
                     [d.id for d in claims.claim_pushes(s, [own], claims.TopUp("push", 7))[0]]
                 )
 
-    threads = [threading.Thread(target=claim, args=(k,)) for k in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    all_at_once(claim)
     claimed = [i for batch in won for i in batch]
     assert sorted(claimed) == sorted(ids)

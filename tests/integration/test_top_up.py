@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 import pytest
@@ -15,6 +14,7 @@ from notifier.pipeline.sms import send_sms
 from notifier.store import claims, repo
 from notifier.store.db import transaction
 from notifier.store.models import Delivery
+from tests.helpers import row_held
 from tests.integration.test_sms_stage import (
     CarrierDouble,
     reload,
@@ -67,24 +67,10 @@ def test_retries_and_deferrals_wait_for_their_time():
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 def test_top_up_skips_rows_another_claim_holds_without_waiting():
     notes = _notes(3)
-    holding, release = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        with transaction() as s:
-            repo.lock_deliveries(s, [notes[0].id])
-            holding.set()
-            release.wait(10)
-
-    holder = threading.Thread(target=hold)
-    holder.start()
-    try:
-        assert holding.wait(10)
+    with row_held(notes[0].id):
         with transaction() as s:
             claimed, _ = claims.claim_queued(s, [notes[2].id], claims.TopUp("sms", 10))
         assert {d.id for d in claimed} == {notes[1].id, notes[2].id}
-    finally:
-        release.set()
-        holder.join()
     assert reload(notes[0].id).state == states.QUEUED
 
 
