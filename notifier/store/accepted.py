@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Table
 from sqlalchemy.orm import Session, class_mapper
 
-from notifier.store import repo
+from notifier.store import bulk, repo
 from notifier.store.db import is_postgres
 from notifier.store.models import Delivery, Event, Message
 from notifier.store.repo import EventRow
@@ -51,10 +51,11 @@ def write_accepted(
 
 
 def _rows(objects: Sequence[Message] | Sequence[Delivery]) -> list[dict[str, Any]]:
-    """Every column value of the objects, one dict per object with the same keys (the
-    statement is text, so nothing fills in defaults later): what the object was given, else
-    the column's client-side default (also set on the object, as a flush would), else None
-    for the columns whose default the server has."""
+    """The column values of the objects, one dict per object with the same keys (the
+    statement is text, so nothing fills in client-side defaults later): what the object was
+    given, else the column's client-side default (also set on the object, as a flush would),
+    else None. A column none of them was given and without a client-side default is left
+    out, to its server default."""
     mapper = class_mapper(type(objects[0]))
     columns = {p.key: p.columns[0] for p in mapper.column_attrs}
     given = [{k: v for k, v in vars(o).items() if k in columns} for o in objects]
@@ -62,15 +63,6 @@ def _rows(objects: Sequence[Message] | Sequence[Delivery]) -> list[dict[str, Any
     for obj, values in zip(objects, given, strict=True):
         for key in keys:
             if key not in values:
-                values[key] = _default(columns[key])
+                values[key] = bulk.column_default(columns[key])
                 setattr(obj, key, values[key])
     return [{columns[k].key: g[k] for k in keys} for g in given]
-
-
-def _default(column: Any) -> Any:
-    default = column.default
-    if default is None:
-        return None
-    if getattr(default, "is_scalar", False):
-        return default.arg
-    return default.arg(None)

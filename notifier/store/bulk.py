@@ -43,16 +43,21 @@ _BINARY_TYPES = {
 def _defaults(table: Table, given: Sequence[str]) -> dict[str, Any]:
     """Client-side column defaults (`default=`) of columns the rows leave out: COPY, unlike
     SQLAlchemy's INSERT, knows only the server's own defaults."""
-    found: dict[str, Any] = {}
-    for column in table.columns:
-        default = column.default
-        if column.name in given or default is None:
-            continue
-        if getattr(default, "is_scalar", False):
-            found[column.name] = getattr(default, "arg", None)
-        elif getattr(default, "is_callable", False):
-            found[column.name] = default.arg(None)  # type: ignore[attr-defined]
-    return found
+    return {
+        column.name: column_default(column)
+        for column in table.columns
+        if column.name not in given and column.default is not None
+    }
+
+
+def column_default(column: Any) -> Any:
+    """A column's client-side default value (`default=`), None when it has none."""
+    default = column.default
+    if getattr(default, "is_scalar", False):
+        return getattr(default, "arg", None)
+    if getattr(default, "is_callable", False):
+        return default.arg(None)
+    return None
 
 
 def _spelled(column: Column[Any], dialect: Dialect) -> str:
