@@ -175,11 +175,14 @@ def _claiming_pushes_by_id(topped_up: bool) -> Update:
     in_order = _locked_in_id_order(named)
     payload = [cast(m.c[c.key], Text) if c.key in _PAYLOAD else m.c[c.key] for c in _MESSAGE]
     if topped_up:
-        # Named rows first (UNION ALL runs its branches in order): the top-up's lookup never
-        # waits (SKIP LOCKED), so it adds no lock-order edge after the id-ordered locks.
+        # The named rows are locked first: the top-up leaves out the rows in `in_order`, so
+        # it can only run once they are all locked. A claim never holds a stolen row while it
+        # waits for a named one, and the top-up itself never waits (SKIP LOCKED): no lock-order
+        # edge beyond the id order.
+        besides = d.c.id.not_in(select(in_order.c.id))
         chosen = union_all(
             select(in_order.c.id).where(in_order.c.state == "queued"),
-            select(_ready_rows(~named).c.id),
+            select(_ready_rows(besides).c.id),
         ).cte("chosen")
         picked = d.c.id == chosen.c.id
     else:

@@ -1,5 +1,6 @@
 """Conditional updates are claims: of several concurrent claimers exactly one wins each row."""
 
+import threading
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -153,3 +154,27 @@ def test_concurrent_topped_up_push_claims_never_overlap(migrated):
     all_at_once(claim)
     claimed = [i for batch in won for i in batch]
     assert sorted(claimed) == sorted(ids)
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_a_topped_up_claim_waiting_for_its_own_row_holds_no_other(migrated):
+    """The named rows are locked before the top-up looks: a claim that waits for its own row
+    (another claim holds it) has taken nothing else meanwhile, so two claims each waiting
+    for a row the other topped up with cannot happen."""
+    own, other = _seed(2, lane="push")
+    taken: list[list[uuid.UUID]] = []
+    with row_held(own):
+        waiting = threading.Thread(
+            target=lambda: taken.append(_claim_topped_up([own])), name="waiting-claim"
+        )
+        waiting.start()
+        waiting.join(0.5)
+        assert waiting.is_alive()  # blocked on its own row
+        assert _claim_topped_up([]) == [other]  # free to take: the waiting claim holds nothing
+    waiting.join(10)
+    assert taken == [[own]]
+
+
+def _claim_topped_up(ids: list[uuid.UUID]) -> list[uuid.UUID]:
+    with transaction() as s:
+        return [d.id for d in claims.claim_pushes(s, ids, claims.TopUp("push", 5))[0]]
