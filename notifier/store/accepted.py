@@ -9,6 +9,7 @@ commit); on PostgreSQL it is one INSERT whose data-modifying CTEs write the thre
 
 from __future__ import annotations
 
+import functools
 import typing
 from collections.abc import Sequence
 from datetime import datetime
@@ -56,13 +57,20 @@ def _rows(objects: Sequence[Message] | Sequence[Delivery]) -> list[dict[str, Any
     given, else the column's client-side default (also set on the object, as a flush would),
     else None. A column none of them was given and without a client-side default is left
     out, to its server default."""
-    mapper = class_mapper(type(objects[0]))
-    columns = {p.key: p.columns[0] for p in mapper.column_attrs}
+    columns, defaulted = _columns_of(type(objects[0]))
     given = [{k: v for k, v in vars(o).items() if k in columns} for o in objects]
-    keys = sorted({k for g in given for k in g} | {k for k, c in columns.items() if c.default})
+    keys = sorted({k for g in given for k in g} | defaulted)
     for obj, values in zip(objects, given, strict=True):
         for key in keys:
             if key not in values:
                 values[key] = bulk.column_default(columns[key])
                 setattr(obj, key, values[key])
     return [{columns[k].key: g[k] for k in keys} for g in given]
+
+
+@functools.cache
+def _columns_of(model: type[Any]) -> tuple[dict[str, Any], frozenset[str]]:
+    """A model's columns by attribute, and those with a client-side default: the same for
+    every send, so worked out once per model."""
+    columns = {p.key: p.columns[0] for p in class_mapper(model).column_attrs}
+    return columns, frozenset(k for k, c in columns.items() if c.default is not None)
