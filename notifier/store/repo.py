@@ -395,17 +395,22 @@ def transition(
 # table, instead of an executemany of one UPDATE per row (client- and server-side per row).
 # The rows are locked in id order as every writer locks them (lock_deliveries), and only those
 # still `sending` as locked are written: an ack or a report may have moved one on first.
+# The array rows drive the lock (each finds its row by primary key) and the CTE carries their
+# values to the UPDATE: joined a third time instead, a generic plan (the planner guesses 10
+# rows for an unnest of a parameter) rescanned the unnest once per row, 250,000 comparisons
+# for a batch of 500 (~40-90 ms of database CPU per batch).
 _SET_OUTCOMES_PG = text(
-    "WITH in_order AS MATERIALIZED (SELECT id, state FROM deliveries"
-    " WHERE id = ANY(CAST(:ids AS uuid[])) ORDER BY id FOR NO KEY UPDATE)"
-    " UPDATE deliveries AS d SET state = v.state, updated_at = :now,"
-    " error_code = v.error_code, error_detail = v.error_detail,"
-    " provider_ref = coalesce(v.provider_ref, d.provider_ref),"
-    " next_attempt_at = coalesce(v.next_attempt_at, d.next_attempt_at)"
+    "WITH in_order AS MATERIALIZED (SELECT d.id, d.state AS was, v.state, v.error_code,"
+    " v.error_detail, v.provider_ref, v.next_attempt_at"
     " FROM unnest(CAST(:ids AS uuid[]), CAST(:states AS text[]), CAST(:codes AS text[]),"
     " CAST(:details AS text[]), CAST(:refs AS text[]), CAST(:nexts AS timestamptz[]))"
-    " AS v(id, state, error_code, error_detail, provider_ref, next_attempt_at), in_order"
-    " WHERE d.id = v.id AND in_order.id = v.id AND in_order.state = 'sending'"
+    " AS v(id, state, error_code, error_detail, provider_ref, next_attempt_at)"
+    " JOIN deliveries AS d ON d.id = v.id ORDER BY d.id FOR NO KEY UPDATE OF d)"
+    " UPDATE deliveries AS d SET state = o.state, updated_at = :now,"
+    " error_code = o.error_code, error_detail = o.error_detail,"
+    " provider_ref = coalesce(o.provider_ref, d.provider_ref),"
+    " next_attempt_at = coalesce(o.next_attempt_at, d.next_attempt_at)"
+    " FROM in_order AS o WHERE d.id = o.id AND o.was = 'sending'"
     " RETURNING d.id"
 )
 
