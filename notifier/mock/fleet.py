@@ -83,9 +83,14 @@ class Callbacks:
         threading.Thread(target=self._run, name="mock-callbacks", daemon=True).start()
 
     def later(self, delay: float, item: Any, tries: int = 0) -> None:
+        entry = (time.monotonic() + delay, next(self._seq), item, tries)
         with self._cond:
-            heapq.heappush(self._heap, (time.monotonic() + delay, next(self._seq), item, tries))
-            self._cond.notify()
+            heapq.heappush(self._heap, entry)
+            # The sender sleeps until the earliest item is due; waking it for a later one
+            # (nearly every push: each ack is due `ack_delay` after its push) only costs
+            # both threads a GIL hand-over.
+            if self._heap[0] is entry:
+                self._cond.notify()
 
     def _due(self) -> list[tuple[Any, int]]:
         with self._cond:
