@@ -117,6 +117,7 @@ def _warm_up(**_: object) -> None:
     fallback SMS after a quiet spell should not pay for the engine and the connection."""
     from sqlalchemy import text
 
+    from notifier import heap
     from notifier.store.db import DATABASE_AWAY, get_engine
 
     try:
@@ -124,6 +125,7 @@ def _warm_up(**_: object) -> None:
             conn.execute(text("SELECT 1"))
     except DATABASE_AWAY:
         pass  # the database is away: the first task retries as usual
+    heap.settle()
 
 
 def _serve_metrics(settings: Settings) -> None:

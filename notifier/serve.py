@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from importlib import import_module
+from typing import Any
+
 from granian import Granian
 from granian.constants import HTTPModes, Interfaces, Loops
 from granian.http import HTTP2Settings
+
+from notifier import heap
 
 # What APNs typically grants a connection once its token is accepted (PROTOCOLS.md: "often
 # ~1000"); granian's default of 200 would make the mocks stricter than the real service.
@@ -30,9 +35,35 @@ def serve(target: str, host: str, port: int) -> None:
     ).serve()
 
 
-TARGETS = {
-    "api": "notifier.api.app:create_app",
-    "apns": "notifier.mock.apns:create_app",
-    "fcm": "notifier.mock.fcm:create_app",
-    "carrier": "notifier.mock.carrier:create_app",
+APPS = {
+    "api": "notifier.api.app",
+    "apns": "notifier.mock.apns",
+    "fcm": "notifier.mock.fcm",
+    "carrier": "notifier.mock.carrier",
 }
+
+
+def _settled(name: str) -> Any:
+    """The app of `name`, built in the serving process, which then settles its heap."""
+    app = import_module(APPS[name]).create_app()
+    heap.settle()
+    return app
+
+
+def api() -> Any:
+    return _settled("api")
+
+
+def apns() -> Any:
+    return _settled("apns")
+
+
+def fcm() -> Any:
+    return _settled("fcm")
+
+
+def carrier() -> Any:
+    return _settled("carrier")
+
+
+TARGETS = {name: f"notifier.serve:{name}" for name in APPS}
