@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from functools import lru_cache
 from typing import Any
 
@@ -113,8 +114,10 @@ def make_app(settings: Settings | None = None) -> Celery:
 
 
 def _warm_up(**_: object) -> None:
-    """Open the child's database pool before its first task, not during it: the first
-    fallback SMS after a quiet spell should not pay for the engine and the connection."""
+    """Open the child's database pool (and a push child's provider tokens) before its first
+    task, not during it: the first fallback SMS or one-time code after a quiet spell or a
+    restart should not pay for the engine, the connection or loading a signing key."""
+    from celery import current_app
     from sqlalchemy import text
 
     from notifier import heap
@@ -125,6 +128,13 @@ def _warm_up(**_: object) -> None:
             conn.execute(text("SELECT 1"))
     except DATABASE_AWAY:
         pass  # the database is away: the first task retries as usual
+    if any(queue.startswith("push") for queue in current_app.amqp.queues.consume_from):
+        from notifier.providers.gateway import process_gateway
+
+        try:
+            process_gateway().warm()
+        except Exception:  # a key that will not load fails each push, as it did before
+            logging.getLogger(__name__).exception("push gateway not warmed at start")
     heap.settle()
 
 

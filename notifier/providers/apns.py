@@ -7,10 +7,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 import jwt
 
 from notifier.domain.outcomes import Outcome
+from notifier.providers.json_template import HOLES, JsonTemplate
 from notifier.providers.push_job import PushJob
 from notifier.providers.transport import HttpRequest, HttpResponse
 
@@ -73,14 +75,34 @@ class ProviderToken:
         self.signed += 1
 
 
-def payload(job: PushJob) -> bytes:
-    if job.background:
+def _document(
+    background: bool, title: str, body: str, data: dict[str, str], nid: str
+) -> dict[str, object]:
+    if background:
         aps: dict[str, object] = {"content-available": 1}
     else:
-        alert = {k: v for k, v in (("title", job.title), ("body", job.body)) if v}
+        alert = {k: v for k, v in (("title", title), ("body", body)) if v}
         aps = {"alert": alert, "sound": "default"}
     # Custom keys sit beside `aps`; `nid` is the delivery id the app acknowledges with.
-    doc = {"aps": aps, **job.data, "nid": job.delivery_id}
+    return {"aps": aps, **data, "nid": nid}
+
+
+@lru_cache(maxsize=256)
+def _template(
+    background: bool, title: str, body: str, data: tuple[tuple[str, str], ...]
+) -> JsonTemplate | None:
+    return JsonTemplate.of(_document(background, title, body, dict(data), HOLES[0]), 1)
+
+
+def payload(job: PushJob) -> bytes:
+    """The JSON body: encoded once per distinct message, the delivery id spliced in."""
+    try:
+        template = _template(job.background, job.title, job.body, tuple(job.data.items()))
+    except TypeError:  # a data value that cannot key the cache (not a string)
+        template = None
+    if template is not None:
+        return template.fill(job.delivery_id)
+    doc = _document(job.background, job.title, job.body, job.data, job.delivery_id)
     return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
 
 

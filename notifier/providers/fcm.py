@@ -7,6 +7,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 import jwt
@@ -14,6 +15,7 @@ import requests
 
 from notifier.domain.outcomes import Outcome
 from notifier.providers.apns import priority as apns_priority
+from notifier.providers.json_template import HOLES, JsonTemplate
 from notifier.providers.push_job import PushJob
 from notifier.providers.transport import HttpRequest, HttpResponse
 
@@ -87,7 +89,14 @@ class AccessToken:
 def message_body(job: PushJob) -> dict[str, Any]:
     """FCM v1 Message: a data-only message for background pushes, with per-platform overrides
     (Android priority/ttl/collapse_key; APNs headers for iOS devices reached through FCM)."""
-    ttl = max(int((job.expires_at - datetime.now(UTC)).total_seconds()), 0)
+    return _message(job, _ttl(job), job.token, job.delivery_id)
+
+
+def _ttl(job: PushJob) -> int:
+    return max(int((job.expires_at - datetime.now(UTC)).total_seconds()), 0)
+
+
+def _message(job: PushJob, ttl: int, token: str, nid: str) -> dict[str, Any]:
     android: dict[str, Any] = {
         "priority": "normal" if job.background or job.priority == "normal" else "high",
         "ttl": f"{ttl}s",  # a Duration in seconds, e.g. "3.5s"
@@ -101,9 +110,9 @@ def message_body(job: PushJob) -> dict[str, Any]:
         android["collapse_key"] = job.collapse_id
         apns_headers["apns-collapse-id"] = job.collapse_id
     message: dict[str, Any] = {
-        "token": job.token,
+        "token": token,
         # `data` values must be strings (FCM v1 Message.data is map<string, string>).
-        "data": {**job.data, "nid": job.delivery_id},
+        "data": {**job.data, "nid": nid},
         "android": android,
         "apns": {"headers": apns_headers},
     }
@@ -114,10 +123,36 @@ def message_body(job: PushJob) -> dict[str, Any]:
     return {"message": message}
 
 
+@lru_cache(maxsize=256)
+def _template(
+    shape: tuple[bool, str, str | None, datetime, str, str, tuple[tuple[str, str], ...]], ttl: int
+) -> JsonTemplate | None:
+    background, priority, collapse_id, expires_at, title, body, data = shape
+    shared = PushJob("", "fcm", "", title, body, expires_at, dict(data), collapse_id,
+                     background, priority)  # fmt: skip
+    return JsonTemplate.of(_message(shared, ttl, HOLES[0], HOLES[1]), 2)
+
+
+def encoded(job: PushJob) -> bytes:
+    """The request body: encoded once per distinct message and second of ttl, with the
+    device token and the delivery id spliced in."""
+    ttl = _ttl(job)
+    shape = (job.background, job.priority, job.collapse_id, job.expires_at, job.title,
+             job.body, tuple(job.data.items()))  # fmt: skip
+    try:
+        template = _template(shape, ttl)
+    except TypeError:  # a data value that cannot key the cache (not a string)
+        template = None
+    if template is not None:
+        return template.fill(job.token, job.delivery_id)
+    body = _message(job, ttl, job.token, job.delivery_id)
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+
+
 def build_request(
     base_url: str, project_id: str, job: PushJob, token: str
 ) -> HttpRequest | Outcome:
-    body = json.dumps(message_body(job), separators=(",", ":"), ensure_ascii=False).encode()
+    body = encoded(job)
     if len(body) > MAX_PAYLOAD_BYTES:
         return Outcome.rejected(
             None,

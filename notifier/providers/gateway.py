@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -11,6 +12,8 @@ from notifier.domain.outcomes import Kind, Outcome
 from notifier.providers import apns, fcm
 from notifier.providers.push_job import PushJob
 from notifier.providers.transport import Http2Transport, HttpRequest
+
+log = logging.getLogger(__name__)
 
 
 class PushGateway:
@@ -29,6 +32,18 @@ class PushGateway:
         self.fcm_url = fcm_url
         self.fcm_account = fcm_account
         self.fcm_token = fcm.AccessToken(fcm_account) if fcm_account else None
+
+    def warm(self) -> None:
+        """Sign the provider tokens now: loading a key costs ~30-60 ms of CPU, which the first
+        push after a worker starts (a one-time code, say) should not wait for. A token
+        endpoint that is away is tried again by the first push, as always."""
+        if self.apns_token:
+            self.apns_token.current()
+        if self.fcm_token:
+            try:
+                self.fcm_token.current()
+            except Exception as exc:
+                log.warning("FCM access token not fetched at start (%s); the first push will", exc)
 
     def send(self, jobs: Sequence[PushJob]) -> list[Outcome]:
         """One outcome per job, same order.
