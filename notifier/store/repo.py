@@ -519,11 +519,19 @@ def set_steps(
     session.execute(stmt, rows)
 
 
-_START_CLOCKS_PG = text(
-    "WITH locked AS MATERIALIZED (SELECT id FROM messages WHERE id = ANY(CAST(:ids AS uuid[]))"
-    " ORDER BY id FOR NO KEY UPDATE)"
-    " UPDATE messages AS m SET receipt_due_at = :due"
-    " FROM locked WHERE m.id = locked.id AND m.receipt_due_at IS NULL"
+def _after_locking_messages(columns: str, statement: str) -> TextClause:
+    """`statement` preceded by a CTE `locked` that locks the messages named by :ids in id
+    order (as every writer of messages locks them) and reads `columns` of each as locked."""
+    return text(
+        f"WITH locked AS MATERIALIZED (SELECT {columns} FROM messages"
+        " WHERE id = ANY(CAST(:ids AS uuid[])) ORDER BY id FOR NO KEY UPDATE) " + statement
+    )
+
+
+_START_CLOCKS_PG = _after_locking_messages(
+    "id",
+    "UPDATE messages AS m SET receipt_due_at = :due"
+    " FROM locked WHERE m.id = locked.id AND m.receipt_due_at IS NULL",
 ).bindparams(bindparam("due", type_=Message.receipt_due_at.type))
 
 
@@ -532,11 +540,10 @@ _START_CLOCKS_PG = text(
 # with the primary key, and read the whole broadcast's accepted messages from
 # ix_messages_state_created for every ack batch (20,000 entries per batch of 90 at 20,000
 # recipients, growing with the broadcast). The lock takes the rows by primary key only.
-_FINISH_MESSAGES_PG = text(
-    "WITH locked AS MATERIALIZED (SELECT id, state FROM messages"
-    " WHERE id = ANY(CAST(:ids AS uuid[])) ORDER BY id FOR NO KEY UPDATE)"
-    " UPDATE messages AS m SET state = :_state, updated_at = :_now, completed_at = :_now"
-    " FROM locked WHERE m.id = locked.id AND locked.state = :_from RETURNING m.id"
+_FINISH_MESSAGES_PG = _after_locking_messages(
+    "id, state",
+    "UPDATE messages AS m SET state = :_state, updated_at = :_now, completed_at = :_now"
+    " FROM locked WHERE m.id = locked.id AND locked.state = :_from RETURNING m.id",
 ).bindparams(bindparam("_now", type_=Message.updated_at.type))
 
 
