@@ -12,7 +12,7 @@ from functools import lru_cache
 import jwt
 
 from notifier.domain.outcomes import Outcome
-from notifier.providers.json_template import HOLES, JsonTemplate
+from notifier.providers.json_template import HOLES, JsonTemplate, compact, spliced
 from notifier.providers.push_job import PushJob
 from notifier.providers.transport import HttpRequest, HttpResponse
 
@@ -96,14 +96,10 @@ def _template(
 
 def payload(job: PushJob) -> bytes:
     """The JSON body: encoded once per distinct message, the delivery id spliced in."""
-    try:
-        template = _template(job.background, job.title, job.body, tuple(job.data.items()))
-    except TypeError:  # a data value that cannot key the cache (not a string)
-        template = None
-    if template is not None:
-        return template.fill(job.delivery_id)
-    doc = _document(job.background, job.title, job.body, job.data, job.delivery_id)
-    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
+    key = (job.background, job.title, job.body, tuple(job.data.items()))
+    return spliced(_template, key, job.delivery_id) or compact(
+        _document(job.background, job.title, job.body, job.data, job.delivery_id)
+    )
 
 
 def priority(job: PushJob) -> str:

@@ -15,7 +15,7 @@ import requests
 
 from notifier.domain.outcomes import Outcome
 from notifier.providers.apns import priority as apns_priority
-from notifier.providers.json_template import HOLES, JsonTemplate
+from notifier.providers.json_template import HOLES, JsonTemplate, compact, spliced
 from notifier.providers.push_job import PushJob
 from notifier.providers.transport import HttpRequest, HttpResponse
 
@@ -139,14 +139,9 @@ def encoded(job: PushJob) -> bytes:
     ttl = _ttl(job)
     shape = (job.background, job.priority, job.collapse_id, job.expires_at, job.title,
              job.body, tuple(job.data.items()))  # fmt: skip
-    try:
-        template = _template(shape, ttl)
-    except TypeError:  # a data value that cannot key the cache (not a string)
-        template = None
-    if template is not None:
-        return template.fill(job.token, job.delivery_id)
-    body = _message(job, ttl, job.token, job.delivery_id)
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    return spliced(_template, (shape, ttl), job.token, job.delivery_id) or compact(
+        _message(job, ttl, job.token, job.delivery_id)
+    )
 
 
 def build_request(

@@ -9,6 +9,7 @@ payload and splices each delivery's strings in.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 # Stand-ins for the holes while the document is encoded once. A payload that happens to hold
@@ -18,6 +19,23 @@ HOLES = ("\x00hole-0\x00", "\x00hole-1\x00")
 
 def _encode(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def compact(doc: Any) -> bytes:
+    """`doc` as the compact UTF-8 JSON a push body is sent as."""
+    return _encode(doc).encode()
+
+
+def spliced(
+    template: Callable[..., JsonTemplate | None], key: tuple[Any, ...], *values: str
+) -> bytes | None:
+    """The cached `template(*key)` filled with `values`; None when there is none to fill (a
+    data value that cannot key the cache, or a document holding a hole marker itself)."""
+    try:
+        found = template(*key)
+    except TypeError:  # unhashable: a data value that is not a string
+        return None
+    return found.fill(*values) if found is not None else None
 
 
 class JsonTemplate:
