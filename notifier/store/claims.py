@@ -35,6 +35,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from notifier.store import direct
 from notifier.store.db import is_postgres
 from notifier.store.decision_rows import PlanRow, columns_of
 from notifier.store.models import Delivery, Message
@@ -252,7 +253,7 @@ def claim_pushes(
                 .where(Delivery.message_id == Message.id)
                 .returning(*_PUSH_DELIVERY, *_PUSH_MESSAGE)
             )
-            rows = s.execute(stmt)
+            rows = [tuple(row) for row in s.execute(stmt)]
         elif top_up is not None:  # the named rows and the top-up in one statement
             params = {
                 "ids": uuid_array(which),
@@ -260,10 +261,10 @@ def claim_pushes(
                 "_lane": top_up.lane,
                 "room": max(0, top_up.size - len(which)),
             }
-            rows = s.execute(_CLAIM_PUSHES_TOPPED_UP(s), params)
+            rows = direct.rows(s, _CLAIM_PUSHES_TOPPED_UP(s), params)
         else:
             params = {"ids": uuid_array(which), "_now": utcnow()}
-            rows = s.execute(_CLAIM_PUSHES_BY_ID(s), params)
+            rows = direct.rows(s, _CLAIM_PUSHES_BY_ID(s), params)
         claimed, split = [], len(_PUSH_DELIVERY)
         for row in rows:
             claimed.append(PushDelivery(*row[:split]))

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, bindparam, select
 from sqlalchemy.orm import Session
 
+from notifier.store import direct
 from notifier.store.models import Delivery, Message
 from notifier.store.repo import locked_on
 from notifier.store.sql import among_param, ids_value, prebuilt
@@ -89,7 +90,7 @@ _LOCK_USER_MESSAGES_OF_DELIVERIES = prebuilt(lambda pg: _lock_messages(pg, True,
 def lock_messages(session: Session, ids: Sequence[uuid.UUID]) -> list[MessageRow]:
     """Lock these messages (repo.locked's mode, id order) and read what a decision needs."""
     params = {"ids": ids_value(session, ids)}
-    return [MessageRow(*row) for row in session.execute(_LOCK_MESSAGES(session), params)]
+    return [MessageRow(*row) for row in direct.rows(session, _LOCK_MESSAGES(session), params)]
 
 
 def lock_messages_of_deliveries(
@@ -102,7 +103,7 @@ def lock_messages_of_deliveries(
         stmt = _LOCK_MESSAGES_OF_DELIVERIES(session)
     else:
         stmt, params["user_id"] = _LOCK_USER_MESSAGES_OF_DELIVERIES(session), user_id
-    return [MessageRow(*row) for row in session.execute(stmt, params)]
+    return [MessageRow(*row) for row in direct.rows(session, stmt, params)]
 
 
 def _lock_deliveries_of(postgres: bool) -> Any:
@@ -121,5 +122,5 @@ def lock_deliveries_of(session: Session, message_ids: Sequence[uuid.UUID]) -> li
         return []
     params = {"ids": ids_value(session, message_ids)}
     stmt = _LOCK_DELIVERIES_OF(session)
-    rows = [DeliveryRow(*row) for row in session.execute(stmt, params)]
+    rows = [DeliveryRow(*row) for row in direct.rows(session, stmt, params)]
     return sorted(rows, key=lambda d: (d.message_id.int, d.created_at, d.id.int))

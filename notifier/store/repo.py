@@ -27,7 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from notifier.domain.states import DELIVERY_FINAL
-from notifier.store import bulk
+from notifier.store import bulk, direct
 from notifier.store.db import is_postgres
 from notifier.store.models import (
     Attempt,
@@ -367,9 +367,7 @@ def transition_of_messages(
     if not ids:
         return []
     params = _moving_params(session, ids, expected, new_state)
-    return [
-        (row.id, row.message_id) for row in session.execute(_MOVING_OF_MESSAGES(session), params)
-    ]
+    return [(row[0], row[1]) for row in direct.rows(session, _MOVING_OF_MESSAGES(session), params)]
 
 
 def transition(
@@ -387,7 +385,7 @@ def transition(
         return []
     if not values:
         params = _moving_params(session, ids, expected, new_state)
-        return list(session.scalars(_MOVING(session), params))
+        return [row[0] for row in direct.rows(session, _MOVING(session), params)]
     stmt = moving(session, ids, expected, new_state, **values).returning(Delivery.id)
     return list(session.scalars(stmt))
 
@@ -436,7 +434,7 @@ def set_outcomes(session: Session, rows: Sequence[Mapping[str, Any]]) -> set[uui
         arrays[0] = uuid_array(arrays[0])
         keys = ("ids", "states", "codes", "details", "refs", "nexts")
         params = {"now": now, **dict(zip(keys, arrays, strict=True))}
-        return set(session.scalars(_SET_OUTCOMES_PG, params))
+        return {row[0] for row in direct.rows(session, _SET_OUTCOMES_PG, params)}
     current = lock_deliveries(session, [r["id"] for r in rows])
     rows = [r for r in rows if current.get(r["id"]) == "sending"]
     if not rows:
@@ -492,7 +490,7 @@ def start_clocks(session: Session, dues: Mapping[uuid.UUID, datetime]) -> None:
         if len(by_due) > 1:
             lock_message_rows(session, ids)
         for due, of_due in by_due.items():
-            session.execute(_START_CLOCKS_PG, {"ids": uuid_array(of_due), "due": due})
+            direct.rows(session, _START_CLOCKS_PG, {"ids": uuid_array(of_due), "due": due})
         return
     t = cast(Table, Message.__table__)
     stmt = (
@@ -579,7 +577,7 @@ def finish_messages(
         "_state": state,
         "_now": utcnow(),
     }
-    return list(session.scalars(_FINISH_MESSAGES(session), params))
+    return [row[0] for row in direct.rows(session, _FINISH_MESSAGES(session), params)]
 
 
 def overdue_messages(session: Session, now: datetime, limit: int) -> list[uuid.UUID]:
