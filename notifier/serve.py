@@ -17,12 +17,15 @@ MAX_CONCURRENT_STREAMS = 1000
 
 
 def serve(target: str, host: str, port: int) -> None:
-    """Block serving `module:factory` until SIGTERM/SIGINT."""
+    """Block serving `module:factory` until SIGTERM/SIGINT. The push mocks are served over
+    RSGI (mock.fastpath: their hot route is RSGI-native, the rest bridged), the others (API,
+    carrier) over ASGI."""
+    rsgi = target.rpartition(":")[2] in RSGI_APPS
     Granian(
         target,
         address=host,
         port=port,
-        interface=Interfaces.ASGI,
+        interface=Interfaces.RSGI if rsgi else Interfaces.ASGI,
         http=HTTPModes.auto,
         factory=True,
         http2_settings=HTTP2Settings(max_concurrent_streams=MAX_CONCURRENT_STREAMS),
@@ -66,4 +69,5 @@ def carrier() -> Any:
     return _settled("carrier")
 
 
+RSGI_APPS = ("apns", "fcm")  # their factories return a FastRoute, which speaks RSGI
 TARGETS = {name: f"notifier.serve:{name}" for name in APPS}

@@ -13,13 +13,12 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives import serialization
 from fastapi import FastAPI, Response
-from starlette.datastructures import Headers
 from starlette.types import ASGIApp
 
 from config.settings import Settings, get_settings
 from notifier.mock.admin import admin_router
 from notifier.mock.config import MockConfig
-from notifier.mock.fastpath import FastRoute
+from notifier.mock.fastpath import FastRoute, RequestHeaders
 from notifier.mock.faults import Faults
 from notifier.mock.fleet import (
     DEVICE_BEHAVIOURS,
@@ -121,7 +120,7 @@ def _verify(token: str, public_key: Any) -> dict[str, Any] | str:
     return dict(claims)
 
 
-def _header_error(h: Headers, topic: str) -> str | None:
+def _header_error(h: RequestHeaders, topic: str) -> str | None:
     if not h.get("apns-topic"):
         return "MissingTopic"
     if topic and h["apns-topic"] != topic:
@@ -147,7 +146,7 @@ def _json_or_none(body: bytes) -> Any:
 
 
 def _refusal(
-    headers: Headers,
+    headers: RequestHeaders,
     token: str,
     apns_id: str,
     body: bytes,
@@ -191,7 +190,7 @@ def create_app() -> ASGIApp:
     app = FastAPI(title="mock APNs")
     app.include_router(admin_router(registry, recorder, acks, faults))
 
-    async def push(token: str, headers: Headers, body: bytes) -> Response:
+    async def push(token: str, headers: RequestHeaders, body: bytes) -> Response:
         """POST /3/device/{token} (served by FastRoute, outside FastAPI's routing)."""
         apns_id = headers.get("apns-id") or str(uuid.uuid4())
         wire = {k: v for k, v in headers.items() if k.startswith("apns-")}

@@ -1,24 +1,32 @@
-"""The mocks' hot route served as plain ASGI in front of their FastAPI apps.
+"""The mocks' hot route served in front of their FastAPI apps, over RSGI or ASGI.
 
 A push passes FastAPI's middleware stack, router and dependency machinery before its handler
 runs, which cost the mock more CPU than the handler itself; the bench then measured the mock
 instead of notifier. The one route every push takes goes straight to its handler; everything
-else (admin, tokens, fault rules) is still FastAPI's.
+else (admin, tokens, fault rules) is still FastAPI's. granian serves the mocks over RSGI
+(`__rsgi__`), which costs a request ~30 µs less than its ASGI layer; `__call__` is the same
+route in ASGI, for in-process clients (tests) and any ASGI server.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from notifier.asgi_body import read_body
+from notifier.mock.rsgi import RsgiProtocol, RsgiScope, run_asgi
+
+# What a handler reads request headers through (lower-case names): starlette's Headers under
+# ASGI, granian's RSGIHeaders (get, [], items, as a Mapping) under RSGI.
+RequestHeaders = Mapping[str, str]
+
 
 # (the path's one parameter, the request headers, the body) -> the response
-Handler = Callable[[str, Headers, bytes], Awaitable[Response]]
+Handler = Callable[[str, RequestHeaders, bytes], Awaitable[Response]]
 
 
 class FastRoute:
@@ -36,3 +44,17 @@ class FastRoute:
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+    async def __rsgi__(self, scope: RsgiScope, protocol: RsgiProtocol) -> None:
+        if scope.proto == "http" and scope.method == self.method:
+            match = self.path.fullmatch(scope.path)
+            if match is not None:
+                body = await protocol()
+                response = await self.handler(match.group(1), scope.headers, body)
+                headers = [
+                    (k.decode("latin-1"), v.decode("latin-1")) for k, v in response.raw_headers
+                ]
+                protocol.response_bytes(response.status_code, headers, bytes(response.body))
+                return
+        if scope.proto == "http":
+            await run_asgi(self.app, scope, protocol)

@@ -15,13 +15,12 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from fastapi import FastAPI, Form, Response
 from fastapi.responses import JSONResponse
-from starlette.datastructures import Headers
 from starlette.types import ASGIApp
 
 from config.settings import get_settings
 from notifier.mock.admin import admin_router
 from notifier.mock.config import MockConfig
-from notifier.mock.fastpath import FastRoute
+from notifier.mock.fastpath import FastRoute, RequestHeaders
 from notifier.mock.faults import Faults
 from notifier.mock.fleet import (
     DEVICE_BEHAVIOURS,
@@ -183,7 +182,7 @@ def create_app() -> ASGIApp:
         tokens[access] = time.time() + 3600
         return JSONResponse({"access_token": access, "expires_in": 3600, "token_type": "Bearer"})
 
-    async def send(project: str, headers: Headers, body: bytes) -> Response:
+    async def send(project: str, headers: RequestHeaders, body: bytes) -> Response:
         """POST /v1/projects/{project}/messages:send (served by FastRoute)."""
         refused = _refusal(headers.get("authorization", ""), tokens, account, project)
         if refused is not None:
