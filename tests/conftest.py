@@ -53,6 +53,18 @@ def db_url(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
+def pg(pg_url: str, env: pytest.MonkeyPatch, tmp_path: Path) -> str:
+    """Settings pointed at a migrated PostgreSQL database, for what only PostgreSQL has
+    (plans, the driver path of store.direct)."""
+    from notifier.store import migrate
+
+    env.setenv("NOTIFIER_HOME", str(tmp_path))
+    env.setenv("NOTIFIER_DATABASE_URL", pg_url)
+    migrate.upgrade(pg_url)
+    return pg_url
+
+
+@pytest.fixture
 def migrated(db_url: str, env: pytest.MonkeyPatch, tmp_path: Path) -> str:
     """Settings pointed at a migrated database of each kind, filesystem broker in tmp."""
     from notifier.store import migrate

@@ -18,24 +18,15 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-import pytest
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from notifier.store import claims, migrate, repo
+from notifier.store import claims, repo
 from notifier.store.db import transaction
 from notifier.store.models import Delivery, Message, User
 
 BATCH = 100
 TABLE = 3000  # rows in the table: enough for the planner to cost a scan of it as dear
-
-
-@pytest.fixture
-def pg(pg_url: str, env: pytest.MonkeyPatch, tmp_path: Any) -> str:
-    env.setenv("NOTIFIER_HOME", str(tmp_path))
-    env.setenv("NOTIFIER_DATABASE_URL", pg_url)
-    migrate.upgrade(pg_url)
-    return pg_url
 
 
 def _analyze() -> None:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import psycopg
 import pytest
 from sqlalchemy import bindparam, exc, select, text
 
-from notifier.store import direct, migrate
+from notifier.store import direct
 from notifier.store.db import transaction
 from notifier.store.models import Message, User
 from notifier.store.sql import among_param, ids_value, prebuilt
@@ -60,15 +59,6 @@ def test_a_value_the_column_type_refuses_fails_as_in_sqlalchemy(migrated: str) -
     naive = datetime.now()  # UtcDateTime refuses a datetime without a zone
     with transaction() as s, pytest.raises(exc.StatementError, match="naive datetime"):
         direct.rows(s, _MESSAGES(s), {"ids": ids_value(s, ids), "before": naive})
-
-
-@pytest.fixture
-def pg(pg_url: str, env: pytest.MonkeyPatch, tmp_path: Path) -> str:
-    """A migrated PostgreSQL database: the driver path is PostgreSQL's only."""
-    env.setenv("NOTIFIER_HOME", str(tmp_path))
-    env.setenv("NOTIFIER_DATABASE_URL", pg_url)
-    migrate.upgrade(pg_url)
-    return pg_url
 
 
 def test_database_errors_are_sqlalchemy_errors_and_roll_back(pg: str) -> None:
