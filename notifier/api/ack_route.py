@@ -8,20 +8,24 @@ moment ago (apikeys.seen_caller) with the device or admin scope, a JSON body of 
 receipts recorded. Anything else (no or unseen key, a bad body, an error while recording) is
 handed to the FastAPI app with the body replayed, so lookups, refusals and errors read
 exactly as on every other route; recording is one transaction, so a failed try left nothing.
+Concurrent requests are recorded together (ack_commit: group commit), each answered with its
+own counts once the transaction holding its receipts commits.
 """
 
 from __future__ import annotations
 
 import json
 
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from notifier import producer
+from notifier.api.ack_commit import AckCommits
 from notifier.api.auth import bearer_key, permits
 from notifier.api.device_routes import ack_items
 from notifier.asgi_body import read_body
+from notifier.domain.errors import InvalidInput
+from notifier.domain.requests import parse_acks
+from notifier.pipeline import ingest
 from notifier.store import apikeys
 
 PATH = "/v1/acks"
@@ -31,13 +35,14 @@ SCOPES = ("device",)  # what the FastAPI route requires (auth.permits: admin hol
 class AckRoute:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self.commits = AckCommits(ingest.record_ack_groups)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != PATH:
             await self.app(scope, receive, send)
             return
         body = await read_body(receive)
-        answer = await _answer(Headers(scope=scope), body)
+        answer = await _answer(self.commits, Headers(scope=scope), body)
         if answer is None:
             await self.app(scope, _replay(body, receive), send)
             return
@@ -54,7 +59,7 @@ class AckRoute:
         await send({"type": "http.response.body", "body": answer})
 
 
-async def _answer(headers: Headers, body: bytes) -> bytes | None:
+async def _answer(commits: AckCommits, headers: Headers, body: bytes) -> bytes | None:
     """The response body of a request this route serves itself, or None to hand it on."""
     key = bearer_key(headers.get("authorization"))
     caller = apikeys.seen_caller(key) if key is not None else None
@@ -68,7 +73,11 @@ async def _answer(headers: Headers, body: bytes) -> bytes | None:
     if items is None:
         return None
     try:
-        result = await run_in_threadpool(producer.ack_many, items, only_user=caller.user_id)
+        acks = ingest.parsed_acks(parse_acks(items))
+    except InvalidInput:  # the full app answers with the field and the rule
+        return None
+    try:
+        result = await commits.submit((acks, caller.user_id))
     except Exception:  # refusal or outage: the full app runs it again and answers as usual
         return None
     answer = {"accepted": result.accepted, "ignored": result.duplicate_or_unknown}

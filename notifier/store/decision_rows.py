@@ -44,6 +44,7 @@ class PlanRow:
 class MessageRow(PlanRow):
     state: str
     about_device: uuid.UUID | None
+    user_id: str
 
 
 @dataclass(slots=True, eq=False)
