@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -46,9 +47,19 @@ DEFAULT_WORKERS = (
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return free_ports(1)[0]
+
+
+def free_ports(n: int) -> list[int]:
+    """n distinct ports free now. The probe sockets stay open until all are picked: a port
+    handed out twice would not fail to bind, because granian listens with SO_REUSEPORT, and
+    the kernel would split connections between the two servers (seen once in CI: the
+    mock's admin route answered 404 by another server on its port)."""
+    with ExitStack() as stack:
+        socks = [stack.enter_context(socket.socket()) for _ in range(n)]
+        for sock in socks:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in socks]
 
 
 @dataclass
@@ -88,7 +99,8 @@ class Stack:
         """Ports, credentials, schema and API keys; this process then speaks to the same stack."""
         self.home.mkdir(parents=True, exist_ok=True)
         (self.home / "logs").mkdir(exist_ok=True)
-        self.ports = {name: free_port() for name in ("api", "apns", "fcm", "carrier")}
+        names = ("api", "apns", "fcm", "carrier")
+        self.ports = dict(zip(names, free_ports(len(names)), strict=True))
         env = {
             "NOTIFIER_HOME": str(self.home),
             "NOTIFIER_API_URL": self.url("api"),
