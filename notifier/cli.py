@@ -356,10 +356,13 @@ def messages(
 @click.option("--port", type=int, required=True)
 def serve(what: str, host: str, port: int) -> None:
     """Serve the HTTP API or one of the mock providers (HTTP/1.1 and h2c on one port)."""
-    from notifier.serve import TARGETS
+    from notifier.serve import TARGETS, PortTaken
     from notifier.serve import serve as run
 
-    run(TARGETS[what], host, port)
+    try:
+        run(TARGETS[what], host, port)
+    except PortTaken as exc:
+        raise click.UsageError(str(exc)) from None
 
 
 @main.command()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from importlib import import_module
 from typing import Any
 
@@ -16,10 +17,30 @@ from notifier import heap
 MAX_CONCURRENT_STREAMS = 1000
 
 
+class PortTaken(RuntimeError):
+    pass
+
+
+def ensure_free(host: str, port: int) -> None:
+    """Refuse a port something already listens on. granian listens with SO_REUSEPORT, so a
+    second server on a taken port would start without error and the kernel would split
+    connections between the two (seen: the API and a mock on one port, each answering 404
+    to half of the other's callers). SO_REUSEADDR on the probe ignores connections of an
+    earlier run lingering in TIME_WAIT; on Linux it still fails against a listener."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            taken = f"--port {port}: {host}:{port} is already in use ({exc.strerror})"
+            raise PortTaken(taken) from None
+
+
 def serve(target: str, host: str, port: int) -> None:
     """Block serving `module:factory` until SIGTERM/SIGINT. The push mocks are served over
     RSGI (mock.fastpath: their hot route is RSGI-native, the rest bridged), the others (API,
     carrier) over ASGI."""
+    ensure_free(host, port)
     rsgi = target.rpartition(":")[2] in RSGI_APPS
     Granian(
         target,
