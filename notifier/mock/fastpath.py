@@ -18,7 +18,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from notifier.asgi_body import read_body
-from notifier.mock.rsgi import RsgiProtocol, RsgiScope, run_asgi
+from notifier.mock.rsgi import RsgiProtocol, RsgiScope, run_asgi, str_headers
 
 # What a handler reads request headers through (lower-case names): starlette's Headers under
 # ASGI, granian's RSGIHeaders (get, [], items, as a Mapping) under RSGI.
@@ -51,9 +51,7 @@ class FastRoute:
             if match is not None:
                 body = await protocol()
                 response = await self.handler(match.group(1), scope.headers, body)
-                headers = [
-                    (k.decode("latin-1"), v.decode("latin-1")) for k, v in response.raw_headers
-                ]
+                headers = str_headers(response.raw_headers)
                 protocol.response_bytes(response.status_code, headers, bytes(response.body))
                 return
         if scope.proto == "http":

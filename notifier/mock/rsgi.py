@@ -10,6 +10,7 @@ and a response is sent whole, or streamed when the app streams it.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import unquote
 
@@ -67,15 +68,18 @@ async def run_asgi(app: ASGIApp, scope: RsgiScope, protocol: RsgiProtocol) -> No
             return
         body, more = message.get("body", b""), message.get("more_body", False)
         if stream is None and not more:
-            protocol.response_bytes(start["status"], _headers(start), body)
+            protocol.response_bytes(start["status"], str_headers(start.get("headers", [])), body)
             return
         if stream is None:
-            stream = protocol.response_stream(start["status"], _headers(start))
+            stream = protocol.response_stream(
+                start["status"], str_headers(start.get("headers", []))
+            )
         if body:
             await stream.send_bytes(body)
 
     await app(asgi_scope(scope), receive, send)
 
 
-def _headers(start: Message) -> list[tuple[str, str]]:
-    return [(k.decode("latin-1"), v.decode("latin-1")) for k, v in start.get("headers", [])]
+def str_headers(pairs: Iterable[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
+    """ASGI's byte header pairs as the text pairs an RSGI response takes."""
+    return [(k.decode("latin-1"), v.decode("latin-1")) for k, v in pairs]

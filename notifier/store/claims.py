@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import typing
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
@@ -247,13 +247,14 @@ def claim_pushes(
         if not joined:
             stmt = _claiming(s, which).returning(*_PUSH_DELIVERY)
             return [PushDelivery(*row) for row in s.execute(stmt)]
+        rows: Iterable[Sequence[Any]]
         if isinstance(which, Select):  # the top-up's ready rows
             stmt = (
                 _claiming(s, which)
                 .where(Delivery.message_id == Message.id)
                 .returning(*_PUSH_DELIVERY, *_PUSH_MESSAGE)
             )
-            rows = [tuple(row) for row in s.execute(stmt)]
+            rows = s.execute(stmt)
         elif top_up is not None:  # the named rows and the top-up in one statement
             params = {
                 "ids": uuid_array(which),
