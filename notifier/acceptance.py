@@ -24,6 +24,7 @@ from notifier.pipeline import publish
 from notifier.store import repo
 from notifier.store.accepted import write_accepted
 from notifier.store.db import transaction
+from notifier.store.ids import new_id
 from notifier.store.models import Delivery, Device, Message, User
 from notifier.store.repo import EventRow
 
@@ -127,7 +128,7 @@ def _new_message(
 ) -> Message:
     expires = now + timedelta(seconds=req.ttl)
     return Message(
-        id=uuid.uuid4(),
+        id=new_id(),
         user_id=req.user_id,
         idempotency_key=req.idempotency_key,
         policy=req.policy.value,
@@ -169,7 +170,7 @@ def _deliveries(
         if PUSH in step.channels:
             rows += [
                 Delivery(
-                    id=uuid.uuid4(),
+                    id=new_id(),
                     channel=states.PUSH,
                     lane=req.message_class.lane(states.PUSH),
                     device_id=d.id,
@@ -184,7 +185,7 @@ def _deliveries(
         if SMS in step.channels and sms is not None and user.phone:
             rows.append(
                 Delivery(
-                    id=uuid.uuid4(),
+                    id=new_id(),
                     channel=states.SMS,
                     lane=req.message_class.lane(states.SMS),
                     target=user.phone,

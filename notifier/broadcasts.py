@@ -18,6 +18,7 @@ from notifier.pipeline import publish
 from notifier.pipeline.fanout import FANNING_OUT
 from notifier.store import audience, repo
 from notifier.store.db import transaction
+from notifier.store.ids import new_id
 from notifier.store.models import Broadcast, Delivery, Message
 
 SENT = ("sent", "acked", "opened", "unconfirmed")
@@ -30,7 +31,7 @@ def send_broadcast_payload(payload: Mapping[str, Any]) -> dict[str, Any]:
     with transaction() as session:
         planned = audience.count_users(session, req.segment)
         b = Broadcast(
-            id=uuid.uuid4(),
+            id=new_id(),
             name=req.name,
             segment=req.segment.to_json(),
             message_class=req.message_class.value,

@@ -24,6 +24,7 @@ from notifier.pipeline import publish
 from notifier.store import audience, repo
 from notifier.store.audience import Target
 from notifier.store.db import transaction
+from notifier.store.ids import new_id
 from notifier.store.models import Broadcast, Delivery, Event, Message
 
 CHUNK = 500
@@ -53,7 +54,7 @@ def _rows(b: Broadcast, by_user: dict[str, list[Target]]) -> tuple[list[Any], li
     messages, deliveries = [], []
     no_params: dict[str, Any] = {}  # shared: bulk.copy_rows encodes a shared value once
     for user, devices in by_user.items():
-        message_id = uuid.uuid4()
+        message_id = new_id()
         messages.append(
             {
                 "id": message_id,
@@ -81,7 +82,7 @@ def _rows(b: Broadcast, by_user: dict[str, list[Target]]) -> tuple[list[Any], li
         )
         deliveries += [
             {
-                "id": uuid.uuid4(),
+                "id": new_id(),
                 "message_id": message_id,
                 "channel": states.PUSH,
                 "lane": lane,

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from notifier.domain.states import DELIVERY_FINAL
 from notifier.store import bulk, direct
 from notifier.store.db import is_postgres
+from notifier.store.ids import new_id
 from notifier.store.models import (
     Attempt,
     Delivery,
@@ -156,7 +157,7 @@ def bind_device(
     ).one_or_none()
     if device is None:
         device = Device(
-            id=uuid.uuid4(),
+            id=new_id(),
             user_id=user_id,
             platform=platform,
             token=token,
