@@ -2,7 +2,7 @@
 
 A transactional send is on a one-time code's latency path, and under a broadcast every round
 trip to the database waits its turn for a CPU. Through the ORM the write was three of them
-(the message flushed first so the events' foreign key finds it, the events, the deliveries at
+(the message flushed first so the deliveries' foreign key finds it, the events, the deliveries at
 commit); on PostgreSQL it is one INSERT whose data-modifying CTEs write the three tables
 (store/together.py).
 """
@@ -43,7 +43,7 @@ def write_accepted(
     they are added and flushed as before."""
     if not is_postgres(session):
         session.add(message)
-        session.flush()  # the events' foreign key needs the message first
+        session.flush()  # the deliveries' foreign key needs the message first
         session.add_all(deliveries)
         repo.add_events(session, events, at)
         return

@@ -261,9 +261,10 @@ S = TypeVar("S", bound=Select[*tuple[Any, ...]])
 def locked(session: Session, stmt: S) -> S:
     """The one row-lock mode for every writer (PostgreSQL; SQLite serialises writers with
     BEGIN IMMEDIATE). FOR NO KEY UPDATE still makes writers take turns, but lets other
-    transactions insert events and attempts that reference the row: their foreign-key check
-    takes KEY SHARE, which FOR UPDATE would block (the deadlock the 2,000-message fault suite
-    found). Rows are locked in the statement's ORDER BY order, so callers order by id."""
+    transactions insert rows that reference the row: a delivery's foreign-key check takes
+    KEY SHARE, which FOR UPDATE would block (the deadlock the 2,000-message fault suite found,
+    when events and attempts still had such checks too). Rows are locked in the statement's
+    ORDER BY order, so callers order by id."""
     return locked_on(is_postgres(session), stmt)
 
 
