@@ -7,7 +7,9 @@ What the figures count, from the mocks' own records and the database:
 - lost: a delivery recorded as accepted by its provider that the provider never received, or a
   message not final when the scenario gives up (stuck);
 - push duplicates: extra copies of one delivery id at APNs (`apns-id`) / FCM (`nid`);
-- SMS duplicates: extra submissions of one delivery id (`OutId`) at the carrier.
+- SMS duplicates: extra submissions of one delivery id (`OutId`) at the carrier;
+- unattached: events and attempts whose message or delivery does not exist. The log tables
+  have no foreign keys (migration 0011), so every scenario checks what the keys would have.
 """
 
 from __future__ import annotations
@@ -22,12 +24,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import exists, func, select
 
 from notifier import producer
 from notifier.demo.stack import Stack
 from notifier.store.db import transaction
-from notifier.store.models import Delivery, Message
+from notifier.store.models import Attempt, Delivery, Event, Message
 
 BURST = int(os.environ.get("NOTIFIER_SCENARIO_BURST", "300"))
 FINAL = ("delivered", "unconfirmed", "failed", "expired")
@@ -129,13 +131,15 @@ class Figures:
     sms_duplicates: int
     final: dict[str, int] = field(default_factory=dict)
     notes: dict[str, Any] = field(default_factory=dict)
+    unattached: int = 0
 
     def row(self) -> str:
         return (
             f"{self.scenario}: {self.messages} messages settled in {self.settle_seconds:.1f} s, "
             f"stuck {self.stuck}; push {self.pushes} (lost {self.push_lost}, duplicates "
             f"{self.push_duplicates}); sms {self.sms} (lost {self.sms_lost}, duplicates "
-            f"{self.sms_duplicates}); final {self.final} {self.notes or ''}"
+            f"{self.sms_duplicates}); unattached log rows {self.unattached}; final {self.final} "
+            f"{self.notes or ''}"
         )
 
 
@@ -173,6 +177,22 @@ def _deliveries(ids: list[uuid.UUID]) -> list[tuple[uuid.UUID, str, str]]:
                 )
             ]
     return rows
+
+
+def unattached_log_rows() -> int:
+    """Events with no message and attempts with no delivery, in the whole database."""
+    with transaction() as s:
+        events = s.scalar(
+            select(func.count())
+            .select_from(Event)
+            .where(~exists().where(Message.id == Event.message_id))
+        )
+        attempts = s.scalar(
+            select(func.count())
+            .select_from(Attempt)
+            .where(~exists().where(Delivery.id == Attempt.delivery_id))
+        )
+    return int(events or 0) + int(attempts or 0)
 
 
 def _at(counter: Counter[str], ids: Iterable[uuid.UUID]) -> tuple[int, int]:
@@ -218,6 +238,7 @@ def measure(
         sms_duplicates=sms_dup,
         final=dict(Counter(states.values())),
         notes=notes or {},
+        unattached=unattached_log_rows(),
     )
     stuck = {i for i, v in states.items() if v not in FINAL}
     if stuck:
@@ -229,6 +250,7 @@ def measure(
                 Counter(f"{r.channel}:{r.state}" for r in rows)
             )
     report(figures)
+    assert figures.unattached == 0, f"{figures.unattached} events/attempts point at no row"
     return figures
 
 
