@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from notifier.domain.segments import Segment
@@ -15,9 +15,12 @@ from notifier.store.models import Device, UserTag
 from notifier.store.sql import among
 
 
-def _devices_where(segment: Segment) -> list[Any]:
-    """The conditions the database can check on a device row (versions are checked after)."""
+def _devices_where(segment: Segment, after: str | None = None) -> list[Any]:
+    """The conditions the database can check on a device row (versions are checked after);
+    with `after`, only users past it."""
     where: list[Any] = [Device.state == "active"]
+    if after is not None:
+        where.append(Device.user_id > after)
     if segment.user_ids:
         where.append(Device.user_id.in_(segment.user_ids))
     if segment.platform:
@@ -28,6 +31,12 @@ def _devices_where(segment: Segment) -> list[Any]:
         tagged = select(UserTag.user_id).where(
             UserTag.user_id == Device.user_id, UserTag.tag == tag
         )
+        if after is not None:
+            # Said again on the tags' side: PostgreSQL carries the join's equality across but
+            # not the cursor's bound, so without it the merge join read the tag's index from
+            # its first user on every chunk (a million-user walk cost 88 ms per chunk, half the
+            # database's time in the broadcast, and grew with every chunk).
+            tagged = tagged.where(UserTag.user_id > after)
         where.append(tagged.exists())
     return where
 
@@ -39,10 +48,12 @@ def count_users(session: Session, segment: Segment) -> int:
 
 def next_users(session: Session, segment: Segment, after: str | None, limit: int) -> list[str]:
     """The next `limit` users of the segment after `after`, in id order."""
-    stmt = select(Device.user_id).where(*_devices_where(segment)).distinct()
-    if after is not None:
-        stmt = stmt.where(Device.user_id > after)
-    return list(session.scalars(stmt.order_by(Device.user_id).limit(limit)))
+    return list(session.scalars(next_users_query(segment, after, limit)))
+
+
+def next_users_query(segment: Segment, after: str | None, limit: int) -> Select[str]:
+    stmt = select(Device.user_id).where(*_devices_where(segment, after)).distinct()
+    return stmt.order_by(Device.user_id).limit(limit)
 
 
 class Target(NamedTuple):

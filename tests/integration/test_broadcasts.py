@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, select, text, update
 
 from config.settings import get_settings
 from notifier import broadcasts, producer
@@ -137,3 +137,28 @@ def test_bad_broadcasts_are_refused_before_anything_is_written(audience):
         assert err.value.field == field
     with transaction() as s:
         assert s.scalar(select(func.count()).select_from(Broadcast)) == 0
+
+
+def _scanned(plan: dict[str, Any], relation: str) -> int:
+    """Rows the plan's scans of `relation` returned (EXPLAIN ANALYZE, JSON)."""
+    own = plan["Actual Rows"] * plan["Actual Loops"] if plan.get("Relation Name") == relation else 0
+    return own + sum(_scanned(child, relation) for child in plan.get("Plans", []))
+
+
+def test_each_chunk_of_a_tag_walk_reads_only_the_tagged_users_past_its_cursor(pg):
+    """The cursor bounds the tag lookup too: a chunk late in the walk must not read the tag's
+    users from the first one (at a million recipients that was 88 ms per chunk, and growing)."""
+    seed()
+    from notifier.domain.segments import Segment
+    from notifier.store.audience import next_users_query
+
+    with transaction() as s:
+        s.execute(text("ANALYZE"))
+        stmt = next_users_query(Segment(tags=("vip",)), "u00900", 50)
+        literal = {"literal_binds": True}
+        sql = str(stmt.compile(dialect=s.get_bind().dialect, compile_kwargs=literal))
+        plan = s.execute(text(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}")).scalar_one()[0]["Plan"]
+        users = list(s.scalars(stmt))
+    past_cursor = len([i for i in range(901, N) if i % 3 == 0])  # the vip users after u00900
+    assert users == [f"u{i:05d}" for i in range(901, N) if i % 3 == 0][:50]
+    assert _scanned(plan, "user_tags") <= past_cursor
