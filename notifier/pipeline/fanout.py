@@ -50,51 +50,50 @@ def _lock(session: Session, broadcast_id: uuid.UUID) -> Broadcast | None:
 
 def _rows(b: Broadcast, by_user: dict[str, list[Target]]) -> tuple[list[Any], list[Any]]:
     now = repo.utcnow()
-    lane = MessageClass(b.message_class).lane(states.PUSH)
+    # What every row of the chunk shares, read off the broadcast once: each attribute read
+    # of an ORM object goes through its instrumentation (~9 reads a user, ~2 µs).
+    shared_message = {
+        "policy": "push_only",
+        "message_class": b.message_class,
+        "confirm_trigger": "not_received",
+        "step": 0,
+        "state": states.ACCEPTED,
+        "push_title": b.push_title,
+        "push_body": b.push_body,
+        "push_data": b.push_data,
+        "push_options": b.push_options,
+        "sms_params": {},  # shared: bulk.copy_rows encodes a shared value once
+        "receipt_deadline_s": b.receipt_deadline_s,
+        # Set when the push goes out (push.send_push): a million messages are written far
+        # faster than they are sent, and a clock started here would run out in the queue.
+        "receipt_due_at": None,
+        "expires_at": b.expires_at,
+        "broadcast_id": b.id,
+        "created_at": now,
+        "updated_at": now,
+    }
+    shared_delivery = {
+        "channel": states.PUSH,
+        "lane": MessageClass(b.message_class).lane(states.PUSH),
+        "state": states.QUEUED,
+        "step": 0,
+        "attempts": 0,
+        "replays": 0,
+        "created_at": now,
+        "updated_at": now,
+    }
     messages, deliveries = [], []
-    no_params: dict[str, Any] = {}  # shared: bulk.copy_rows encodes a shared value once
     for user, devices in by_user.items():
         message_id = new_id()
-        messages.append(
-            {
-                "id": message_id,
-                "user_id": user,
-                "policy": "push_only",
-                "message_class": b.message_class,
-                "confirm_trigger": "not_received",
-                "step": 0,
-                "state": states.ACCEPTED,
-                "push_title": b.push_title,
-                "push_body": b.push_body,
-                "push_data": b.push_data,
-                "push_options": b.push_options,
-                "sms_params": no_params,
-                "receipt_deadline_s": b.receipt_deadline_s,
-                # Set when the push goes out (push.send_push): a million messages are written
-                # far faster than they are sent, and a clock started here would run out in
-                # the queue.
-                "receipt_due_at": None,
-                "expires_at": b.expires_at,
-                "broadcast_id": b.id,
-                "created_at": now,
-                "updated_at": now,
-            }
-        )
+        messages.append({"id": message_id, "user_id": user, **shared_message})
         deliveries += [
             {
                 "id": new_id(),
                 "message_id": message_id,
-                "channel": states.PUSH,
-                "lane": lane,
                 "device_id": d.id,
                 "platform": d.platform,
                 "target": d.token,
-                "state": states.QUEUED,
-                "step": 0,
-                "attempts": 0,
-                "replays": 0,
-                "created_at": now,
-                "updated_at": now,
+                **shared_delivery,
             }
             for d in devices
         ]

@@ -69,9 +69,10 @@ def send_push(
     result = in_transaction_until(record, record_by)
     for message_id, due in clocks.items():
         messages[message_id].receipt_due_at = messages[message_id].receipt_due_at or due
-    bulk = {d.id: MessageClass(messages[d.message_id].message_class).bulk for d in claimed}
-    for delivery_id, delay in result.retries:
-        publish.push([delivery_id], countdown=delay, bulk=bulk[delivery_id])
+    if result.retries:  # rare: a class lookup per claimed row would cost every batch
+        bulk = {d.id: MessageClass(messages[d.message_id].message_class).bulk for d in claimed}
+        for delivery_id, delay in result.retries:
+            publish.push([delivery_id], countdown=delay, bulk=bulk[delivery_id])
     _schedule_receipt_checks([messages[d.message_id] for d in result.sent])
     advance_messages(sorted(result.settled))
     return len(claimed)
