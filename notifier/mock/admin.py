@@ -58,6 +58,7 @@ def admin_router(
             "callbacks_sent": callbacks.sent if callbacks else 0,
             "callbacks_failed": callbacks.failed if callbacks else 0,
             "faults_injected": faults.injected if faults else 0,
+            "peak_held": faults.peak_held if faults else 0,
         }
 
     return router

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import time
@@ -198,7 +197,7 @@ def create_app() -> ASGIApp:
         if refusal is None:
             latency, injected = faults.for_token(token)
             if latency:
-                await asyncio.sleep(latency)
+                await faults.hold(latency)
             if injected is not None:
                 refusal = (injected.status, injected.reason, injected.retry_after)
             elif registry.get(token) == "uninstalled":

@@ -8,6 +8,7 @@ Connection drops and GOAWAY cannot come from inside an ASGI app: see notifier.mo
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import random
@@ -51,6 +52,10 @@ class Faults:
         self.rules = rules or []
         self.rng = random.Random(seed)
         self.injected = 0
+        # Requests held open by injected latency right now, and the most at once since the
+        # rules were last set: how many a client really had in flight.
+        self.held = 0
+        self.peak_held = 0
 
     @classmethod
     def from_env(cls) -> Faults:
@@ -59,6 +64,16 @@ class Faults:
 
     def replace(self, raw_rules: list[Any]) -> None:
         self.rules = [FaultRule.parse(r) for r in raw_rules]
+        self.peak_held = self.held
+
+    async def hold(self, seconds: float) -> None:
+        """Keep a request open `seconds` (its injected latency), counted while it waits."""
+        self.held += 1
+        self.peak_held = max(self.peak_held, self.held)
+        try:
+            await asyncio.sleep(seconds)
+        finally:
+            self.held -= 1
 
     def describe(self) -> list[dict[str, Any]]:
         return [asdict(r) for r in self.rules]

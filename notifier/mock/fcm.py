@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import secrets
@@ -194,7 +193,7 @@ def create_app() -> ASGIApp:
         nid = message.get("data", {}).get("nid")
         latency, injected = faults.for_token(device)
         if latency:
-            await asyncio.sleep(latency)
+            await faults.hold(latency)
         if injected is not None:
             recorder.add(token=device, nid=nid, status=injected.status, payload=message)
             return fcm_error(

@@ -156,6 +156,11 @@ class Http2Transport(CurlTransport):
     def _configure(self, multi: pycurl.CurlMulti) -> None:
         multi.setopt(pycurl.M_PIPELINING, pycurl.PIPE_MULTIPLEX)
         multi.setopt(pycurl.M_MAX_HOST_CONNECTIONS, 1)
+        # libcurl opens at most 100 streams on a connection unless told otherwise
+        # (CURLMOPT_MAX_CONCURRENT_STREAMS), whatever the server grants: a batch of 500 went
+        # out 100 at a time, one provider round trip per hundred. The server's own
+        # SETTINGS_MAX_CONCURRENT_STREAMS still caps it.
+        multi.setopt(pycurl.M_MAX_CONCURRENT_STREAMS, self.max_in_flight)
 
     def _prepare(self, curl: pycurl.Curl, url: str) -> None:
         version = (

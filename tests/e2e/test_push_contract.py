@@ -235,6 +235,16 @@ def test_a_batch_goes_out_concurrently(mocks, gateway):
     assert elapsed < 5, f"50 pushes with 200 ms latency took {elapsed:.1f}s: not concurrent"
 
 
+def test_a_batch_larger_than_libcurl_s_default_stream_limit_is_all_in_flight(mocks, gateway):
+    """libcurl opens 100 streams on a connection unless told more: 300 pushes must be held
+    by the provider at once, not in rounds of 100."""
+    set_faults(mocks, "apns", [{"prefix": "", "latency_ms": 300}])
+    ids = [push_delivery("apns")[0] for _ in range(300)]
+    send_push(ids, gateway)
+    stats = requests.get(f"{mocks.url('apns')}/_mock/stats", timeout=5).json()
+    assert stats["peak_held"] == 300
+
+
 def test_a_reused_curl_handle_takes_each_request_s_own_method(mocks):
     """Easy handles are reused between requests: a GET after a POST must go out as a GET."""
     transport = Http2Transport(max_in_flight=1, timeout=5)
