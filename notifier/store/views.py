@@ -11,7 +11,7 @@ from notifier.domain.masking import mask_phone
 from notifier.domain.policy import plan_from_json
 from notifier.store import repo
 from notifier.store.db import transaction
-from notifier.store.models import Message
+from notifier.store.models import Event, Message
 
 
 def _iso(value: Any) -> Any:
@@ -73,7 +73,8 @@ def message_view(message_id: uuid.UUID) -> dict[str, Any]:
             }
             for d in deliveries
         ],
-        "timeline": [
+        "timeline": _accepted(message, events)
+        + [
             {
                 "at": _iso(e.created_at),
                 "kind": e.kind,
@@ -83,3 +84,17 @@ def message_view(message_id: uuid.UUID) -> dict[str, Any]:
             for e in events
         ],
     }
+
+
+def _accepted(message: Message, events: list[Event]) -> list[dict[str, Any]]:
+    """A broadcast message's acceptance, read off its row: the fan-out writes no event for
+    it (messages fanned out before it stopped have theirs, which then comes first)."""
+    if message.broadcast_id is None or (events and events[0].kind == states.ACCEPTED):
+        return []
+    accepted = {
+        "at": _iso(message.created_at),
+        "kind": states.ACCEPTED,
+        "detail": f"broadcast {message.broadcast_id}",
+        "delivery_id": None,
+    }
+    return [accepted]

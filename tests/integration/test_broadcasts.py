@@ -15,8 +15,9 @@ from notifier.domain.errors import InvalidInput
 from notifier.pipeline import fanout
 from notifier.pipeline.sweep import sweep
 from notifier.store.db import transaction
-from notifier.store.models import Broadcast, Delivery, Device, Message, User, UserTag
+from notifier.store.models import Broadcast, Delivery, Device, Event, Message, User, UserTag
 from notifier.store.repo import utcnow
+from notifier.store.views import message_view
 
 N = 1200
 
@@ -92,6 +93,28 @@ def test_fan_out_writes_one_message_per_user_in_chunks(audience):
     assert counts(broadcast_id)[0] == N // 3
     # promotions travel on the bulk lane, a few hundred deliveries per task
     assert len(list(get_settings().broker_folder.glob("*.push_bulk.msg"))) == 1 + 1  # 150 + 250
+
+
+def test_a_fanned_out_message_s_timeline_starts_with_its_acceptance(audience):
+    """The fan-out writes no event rows (the message row records the acceptance); the view
+    shows it first, once, as for every other message."""
+    broadcast_id = producer.send_broadcast({"tags": ["vip"]}, {"body": "hello"})
+    fanout.fan_out_chunk(broadcast_id, size=10)
+    with transaction() as s:
+        message_id = s.scalars(
+            select(Message.id).where(Message.broadcast_id == broadcast_id)
+        ).first()
+        written = s.scalar(
+            select(func.count()).select_from(Event).where(Event.message_id == message_id)
+        )
+    assert message_id is not None and written == 0
+    [first] = message_view(message_id)["timeline"]
+    assert (first["kind"], first["detail"]) == ("accepted", f"broadcast {broadcast_id}")
+    # a message fanned out before (with its own event row) shows that one, not a second
+    with transaction() as s:
+        row = {"message_id": message_id, "kind": "accepted", "created_at": utcnow()}
+        s.execute(insert(Event), [{**row, "detail": f"broadcast {broadcast_id}"}])
+    assert [e["kind"] for e in message_view(message_id)["timeline"]] == ["accepted"]
 
 
 def test_a_fan_out_that_died_resumes_after_its_last_chunk(audience):
