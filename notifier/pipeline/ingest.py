@@ -110,7 +110,7 @@ def _find_delivery(session: Any, report: Mapping[str, Any]) -> Any:
         if found:
             return found[0]
     biz_id = report.get("biz_id")
-    return repo.delivery_by_provider_ref(session, str(biz_id)) if biz_id else None
+    return repo.sms_by_provider_ref(session, str(biz_id)) if biz_id else None
 
 
 def record_dlrs(reports: Iterable[Mapping[str, Any]]) -> IngestResult:

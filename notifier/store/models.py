@@ -173,11 +173,12 @@ class Delivery(Base):
     __table_args__ = (
         Index("ix_deliveries_message", "message_id"),
         Index("ix_deliveries_state_updated", "state", "updated_at"),
+        # What a carrier's delivery report is matched by (migration 0012: SMS rows only).
         Index(
             "ix_deliveries_provider_ref",
             "provider_ref",
-            postgresql_where=text("provider_ref IS NOT NULL"),
-            sqlite_where=text("provider_ref IS NOT NULL"),
+            postgresql_where=text("channel = 'sms' AND provider_ref IS NOT NULL"),
+            sqlite_where=text("channel = 'sms' AND provider_ref IS NOT NULL"),
         ),
         # What a transactional task tops its batch up from: the ready rows of its lane, oldest
         # first. Partial, so a million queued broadcast rows cost other lanes nothing.

@@ -636,8 +636,10 @@ def touch(session: Session, ids: Sequence[uuid.UUID], state: str | None = None) 
         )
 
 
-def delivery_by_provider_ref(session: Session, ref: str) -> Delivery | None:
-    return session.scalars(select(Delivery).where(Delivery.provider_ref == ref)).first()
+def sms_by_provider_ref(session: Session, ref: str) -> Delivery | None:
+    """The SMS delivery a carrier knows by `ref` (its message id, in a delivery report)."""
+    stmt = select(Delivery).where(Delivery.channel == "sms", Delivery.provider_ref == ref)
+    return session.scalars(stmt).first()
 
 
 def timeline(session: Session, message_id: uuid.UUID) -> list[Event]:
