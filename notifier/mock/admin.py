@@ -47,14 +47,13 @@ def admin_router(
 
     @router.delete("/received")
     def forget() -> dict[str, int]:
-        count = len(recorder.items)
-        recorder.items.clear()
-        return {"forgotten": count}
+        return {"forgotten": recorder.forget()}
 
     @router.get("/stats")
     def stats() -> dict[str, int]:
         return {
-            "received": len(recorder.items),
+            "received": recorder.total,
+            "kept": len(recorder.items),
             "callbacks_sent": callbacks.sent if callbacks else 0,
             "callbacks_failed": callbacks.failed if callbacks else 0,
             "faults_injected": faults.injected if faults else 0,

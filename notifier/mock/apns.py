@@ -178,7 +178,7 @@ def create_app() -> ASGIApp:
     public_key = _public_key()
     verified = VerifiedTokens()
     registry = Registry(config.default_behaviour, DEVICE_BEHAVIOURS)
-    recorder = Recorder()
+    recorder = Recorder(config.keep_received)
     faults = Faults.from_env()
     acks = Callbacks(
         f"{config.api_url}/v1/acks",

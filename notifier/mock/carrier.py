@@ -99,7 +99,7 @@ def _detail(record: dict[str, Any]) -> dict[str, Any]:
 def create_app() -> FastAPI:
     settings, config = get_settings(), MockConfig.from_env()
     registry = Registry("delivered", BEHAVIOURS)
-    recorder = Recorder()
+    recorder = Recorder(config.keep_received)
     catalogue = Catalogue()
     sent: dict[str, dict[str, Any]] = {}
     dlrs = Callbacks(

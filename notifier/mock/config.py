@@ -16,6 +16,7 @@ class MockConfig:
     dlr_retry_delays: tuple[float, ...]
     default_behaviour: str
     carrier_latency: float
+    keep_received: int
 
     @classmethod
     def from_env(cls) -> MockConfig:
@@ -31,4 +32,14 @@ class MockConfig:
             dlr_retry_delays=tuple(float(x) for x in retries.split(",") if x),
             default_behaviour=env.get("NOTIFIER_MOCK_DEFAULT_BEHAVIOUR", "online"),
             carrier_latency=float(env.get("NOTIFIER_MOCK_CARRIER_LATENCY_MS", "0")) / 1000.0,
+            keep_received=_positive(env, "NOTIFIER_MOCK_KEEP_RECEIVED", 100_000),
         )
+
+
+def _positive(env: os._Environ[str] | dict[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "")
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"{name} must be a whole number of at least 1, got {raw!r}")
+    return int(raw)

@@ -155,7 +155,7 @@ def create_app() -> ASGIApp:
     config = MockConfig.from_env()
     account = _account()
     registry = Registry(config.default_behaviour, DEVICE_BEHAVIOURS)
-    recorder = Recorder()
+    recorder = Recorder(config.keep_received)
     faults = Faults.from_env()
     tokens: dict[str, float] = {}
     acks = Callbacks(

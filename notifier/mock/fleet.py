@@ -16,6 +16,7 @@ import json
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,14 +45,25 @@ class Registry:
         return self.entries.get(key, self.default)
 
 
-@dataclass
 class Recorder:
-    """Everything the mock received, for tests to check exactly what reached a device."""
+    """What the mock received, for tests to check exactly what reached a device: the latest
+    `keep` requests, and how many came in all. A record holds ~1.8 KB (the decoded payload,
+    the headers): a million-push broadcast kept whole held ~1 GB in each push mock."""
 
-    items: list[dict[str, Any]] = field(default_factory=list)
+    def __init__(self, keep: int = 100_000) -> None:
+        self.items: deque[dict[str, Any]] = deque(maxlen=keep)
+        self.total = 0
 
     def add(self, **item: Any) -> None:
         self.items.append({"received_at": time.time(), **item})
+        self.total += 1
+
+    def forget(self) -> int:
+        """Drop every record and restart the count; returns how many records were dropped."""
+        dropped = len(self.items)
+        self.items.clear()
+        self.total = 0
+        return dropped
 
     def query(self, key: str | None, value: str | None) -> list[dict[str, Any]]:
         if key is None:

@@ -1,0 +1,31 @@
+"""The mocks keep the latest requests they received, and count them all."""
+
+from __future__ import annotations
+
+import pytest
+
+from notifier.mock.config import MockConfig
+from notifier.mock.fleet import Recorder
+
+
+def test_the_recorder_keeps_the_latest_requests_and_counts_all():
+    recorder = Recorder(keep=3)
+    for n in range(5):
+        recorder.add(token=f"t{n}", status=200)
+    assert [i["token"] for i in recorder.query(None, None)] == ["t2", "t3", "t4"]
+    assert recorder.query("token", "t4")[0]["status"] == 200
+    assert recorder.query("token", "t0") == []
+    assert recorder.total == 5
+    assert recorder.forget() == 3
+    assert (recorder.total, recorder.query(None, None)) == (0, [])
+
+
+def test_how_many_to_keep_is_a_positive_whole_number(monkeypatch):
+    monkeypatch.setenv("NOTIFIER_MOCK_KEEP_RECEIVED", "250")
+    assert MockConfig.from_env().keep_received == 250
+    monkeypatch.delenv("NOTIFIER_MOCK_KEEP_RECEIVED")
+    assert MockConfig.from_env().keep_received == 100_000
+    for bad in ("0", "-1", "lots"):
+        monkeypatch.setenv("NOTIFIER_MOCK_KEEP_RECEIVED", bad)
+        with pytest.raises(ValueError, match="NOTIFIER_MOCK_KEEP_RECEIVED must be a whole"):
+            MockConfig.from_env()
