@@ -12,6 +12,7 @@ fails then raises to its own caller.
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -37,7 +38,7 @@ class _Waiting:
 class AckCommits:
     def __init__(self, record: Record, max_acks: int = MAX_GROUP_ACKS) -> None:
         self.record, self.max_acks = record, max_acks
-        self._waiting: list[_Waiting] = []
+        self._waiting: deque[_Waiting] = deque()
         self._drainer: asyncio.Task[None] | None = None
         self.transactions = 0  # how many transactions the groups took (tests, the curious)
 
@@ -77,7 +78,7 @@ class AckCommits:
             size = len(self._waiting[0].group[0])
             if taken and acks + size > self.max_acks:
                 break
-            taken.append(self._waiting.pop(0))
+            taken.append(self._waiting.popleft())
             acks += size
         return taken
 
