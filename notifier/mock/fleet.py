@@ -50,7 +50,7 @@ class Recorder:
     `keep` requests, and how many came in all. A record holds ~1.8 KB (the decoded payload,
     the headers): a million-push broadcast kept whole held ~1 GB in each push mock."""
 
-    def __init__(self, keep: int = 100_000) -> None:
+    def __init__(self, keep: int) -> None:
         self.items: deque[dict[str, Any]] = deque(maxlen=keep)
         self.total = 0
 
