@@ -39,6 +39,18 @@ class Trigger(StrEnum):
     NOT_OPENED = "not_opened"  # the user opened it
 
 
+def trigger_of(stored: str) -> Trigger:
+    """The trigger a stored message names (a dict lookup: `Trigger(...)` per message decided
+    cost as much as the rest of reading its plan)."""
+    try:
+        return _TRIGGERS[stored]
+    except KeyError:
+        return Trigger(stored)  # raises the enum's own error for an unknown value
+
+
+_TRIGGERS = {t.value: t for t in Trigger}
+
+
 class MessageClass(StrEnum):
     TRANSACTIONAL = "transactional"
     VERIFICATION = "verification"
@@ -98,8 +110,17 @@ def _named_plan(policy: Policy, deadline: int) -> Plan:
 
 def plan_from_json(policy: str, deadline: int, chain: Sequence[Mapping[str, Any]] | None) -> Plan:
     """The plan of a stored message (`chain` holds the steps only for the chain policy)."""
-    steps = [Step(tuple(str(c) for c in s["channels"]), int(s["deadline"])) for s in chain or ()]
+    if not chain:
+        return _stored_plan(policy, deadline)
+    steps = [Step(tuple(str(c) for c in s["channels"]), int(s["deadline"])) for s in chain]
     return plan_of(Policy(policy), deadline, steps)
+
+
+@functools.lru_cache(maxsize=256)
+def _stored_plan(policy: str, deadline: int) -> Plan:
+    # Keyed by the stored strings: an ack batch asks once per message, and the enum lookup
+    # cost more than the cached plan itself.
+    return plan_of(Policy(policy), deadline)
 
 
 def channels_of(plan: Plan) -> set[str]:

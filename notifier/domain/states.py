@@ -16,9 +16,10 @@ cannot both act on it.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import NamedTuple, Protocol
 
 from notifier.domain.policy import PUSH, SMS, Plan, Trigger
 
@@ -52,17 +53,32 @@ DELIVERY_FINAL = frozenset(
 IN_FLIGHT = frozenset({QUEUED, SENDING, SENT, SUBMITTED})
 
 
+class Delivered(Protocol):
+    """What the rule reads of a delivery: the stored rows a decision locks pass as they are
+    (an ack batch decides on hundreds; a copy of each cost more than the rule itself)."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def channel(self) -> str: ...
+    @property
+    def state(self) -> str: ...
+    @property
+    def step(self) -> int: ...
+
+
 @dataclass(frozen=True)
 class DeliveryView:
+    """A delivery as the rule sees it, for callers that hold no stored row (tests, tools)."""
+
     id: uuid.UUID
     channel: str
     state: str
     step: int = 0
 
 
-@dataclass(frozen=True)
-class Progress:
-    """Where a message stands in its plan."""
+class Progress(NamedTuple):
+    """Where a message stands in its plan (a tuple: one is made per message decided)."""
 
     plan: Plan
     step: int
@@ -104,23 +120,23 @@ def step_due(now: datetime, deadline: int, expires_at: datetime) -> datetime:
     return min(now + timedelta(seconds=deadline), expires_at)
 
 
-def final_state(states: Sequence[str]) -> str | None:
-    if not states or any(s not in DELIVERY_FINAL for s in states):
+def final_state(states: Iterable[str]) -> str | None:
+    found = set(states)
+    if not found or not found <= DELIVERY_FINAL:
         return None
-    if any(s in REACHED for s in states):
+    if not found.isdisjoint(REACHED):
         return DELIVERED
-    if EXPIRED in states:
+    if EXPIRED in found:
         return EXPIRED
-    if UNCONFIRMED in states:
+    if UNCONFIRMED in found:
         return UNCONFIRMED
     return FAILED
 
 
-def advance(deliveries: Sequence[DeliveryView], progress: Progress, now: datetime) -> Steps:
+def advance(deliveries: Sequence[Delivered], progress: Progress, now: datetime) -> Steps:
     """Decide the next steps of a message from its deliveries' states and the clock."""
     steps = Steps()
     state = {d.id: d.state for d in deliveries}
-    current = [d for d in deliveries if d.step == progress.step]
     due = progress.due_at is not None and now >= progress.due_at
     if due:
         # Earlier steps too: a push still being sent when its step ended is judged now.
@@ -136,6 +152,7 @@ def advance(deliveries: Sequence[DeliveryView], progress: Progress, now: datetim
             if d.step <= progress.step
         )
         trigger = progress.trigger
+        current = [d for d in deliveries if d.step == progress.step]
         open_step = any(_may_still_confirm(d.channel, state[d.id], trigger) for d in current)
         if confirmed:
             steps.cancel_standby = [d.id for d in standby]
@@ -148,14 +165,14 @@ def advance(deliveries: Sequence[DeliveryView], progress: Progress, now: datetim
             state[i] = CANCELLED
         for i in steps.expire_standby:
             state[i] = EXPIRED
-    steps.final_state = final_state(list(state.values()))
+    steps.final_state = final_state(state.values())
     return steps
 
 
 def _next_step(
     steps: Steps,
-    deliveries: Sequence[DeliveryView],
-    standby: Sequence[DeliveryView],
+    deliveries: Sequence[Delivered],
+    standby: Sequence[Delivered],
     state: dict[uuid.UUID, str],
     progress: Progress,
     now: datetime,

@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from notifier.domain import states
-from notifier.domain.policy import MessageClass, Trigger, plan_from_json
+from notifier.domain.policy import MessageClass, plan_from_json, trigger_of
 from notifier.metrics import FALLBACKS
 from notifier.pipeline import publish
 from notifier.store import decision_rows, repo
@@ -56,7 +56,7 @@ def progress_of(message: Message | PlanRow) -> states.Progress:
         message.step,
         message.receipt_due_at,
         message.expires_at,
-        Trigger(message.confirm_trigger),
+        trigger_of(message.confirm_trigger),
     )
 
 
@@ -164,11 +164,12 @@ def advance_due(until: datetime) -> int:
 def _decide(
     message: MessageRow, deliveries: list[DeliveryRow], now: datetime, applied: _Applied
 ) -> None:
-    views = [states.DeliveryView(d.id, d.channel, d.state, d.step) for d in deliveries]
-    steps = states.advance(views, progress_of(message), now)
-    channels = {d.id: d.channel for d in deliveries}
+    steps = states.advance(deliveries, progress_of(message), now)
 
     def move(ids: list[uuid.UUID], expected: str, new: str, kind: str, detail: str) -> None:
+        if not ids:  # the common case: an acked message moves no other delivery
+            return
+        channels = {d.id: d.channel for d in deliveries}
         applied.moves.extend(
             _Move(message.id, i, channels[i], expected, new, kind, detail) for i in ids
         )
