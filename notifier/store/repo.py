@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar, cast
+from typing import Any, NamedTuple, TypeVar, cast
 
 from sqlalchemy import (
     Select,
@@ -49,8 +49,9 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-@dataclass(frozen=True)
-class EventRow:
+class EventRow(NamedTuple):
+    """One timeline entry to write (a tuple: an ack batch makes two per receipt)."""
+
     message_id: uuid.UUID
     kind: str
     detail: str | None = None
