@@ -17,7 +17,7 @@ from starlette.types import ASGIApp
 from config.settings import Settings, get_settings
 from notifier.mock.admin import admin_router
 from notifier.mock.config import MockConfig
-from notifier.mock.fastpath import FastRoute, RequestHeaders
+from notifier.mock.fastpath import Answer, FastRoute, RequestHeaders
 from notifier.mock.faults import Faults
 from notifier.mock.fleet import (
     DEVICE_BEHAVIOURS,
@@ -41,6 +41,11 @@ PUSH_TYPES = (
     "pushtotalk",
 )
 HEX_TOKEN = re.compile(r"^[0-9a-fA-F]{64,200}$")
+# apns-id: "a canonical UUID", five groups of hex digits separated by hyphens (8-4-4-4-12).
+# uuid.UUID() would also take braces, a urn: prefix or no hyphens, which APNs refuses.
+CANONICAL_UUID = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+)
 
 
 def _public_key() -> Any:
@@ -154,9 +159,7 @@ def _refusal(
     verified: VerifiedTokens,
 ) -> tuple[int, str, float | None] | None:
     """What real APNs would refuse this request with, checked in its order; None if valid."""
-    try:
-        uuid.UUID(apns_id)
-    except ValueError:
+    if not CANONICAL_UUID.fullmatch(apns_id):
         return 400, "BadMessageId", None
     if reason := _auth_error(
         headers.get("authorization"), public_key, settings.apns_team_id, verified
@@ -189,7 +192,7 @@ def create_app() -> ASGIApp:
     app = FastAPI(title="mock APNs")
     app.include_router(admin_router(registry, recorder, acks, faults))
 
-    async def push(token: str, headers: RequestHeaders, body: bytes) -> Response:
+    async def push(token: str, headers: RequestHeaders, body: bytes) -> Response | Answer:
         """POST /3/device/{token} (served by FastRoute, outside FastAPI's routing)."""
         apns_id = headers.get("apns-id") or str(uuid.uuid4())
         wire = {k: v for k, v in headers.items() if k.startswith("apns-")}
@@ -210,6 +213,6 @@ def create_app() -> ASGIApp:
             return _error(refusal[0], refusal[1], apns_id, refusal[2], **extra)
         nid = doc.get("nid") if isinstance(doc, dict) else None
         device_receipts(registry.get(token), nid, acks, config.ack_delay)
-        return Response(status_code=200, headers={"apns-id": apns_id})
+        return Answer(200, (("apns-id", apns_id),))
 
     return FastRoute(app, "POST", r"/3/device/([^/]+)", push)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable, Mapping
+from typing import NamedTuple
 
 from starlette.datastructures import Headers
 from starlette.responses import Response
@@ -25,8 +26,21 @@ from notifier.mock.rsgi import RsgiProtocol, RsgiScope, run_asgi, str_headers
 RequestHeaders = Mapping[str, str]
 
 
+class Answer(NamedTuple):
+    """A whole response as plain values: what a handler returns on its common path. A
+    starlette Response builds its header list and checks its body on creation (~3 µs of a
+    push's ~12 µs in the handler); under RSGI these values go to granian as they are."""
+
+    status: int
+    headers: tuple[tuple[str, str], ...]
+    body: bytes = b""
+
+    def response(self) -> Response:
+        return Response(self.body, self.status, dict(self.headers))
+
+
 # (the path's one parameter, the request headers, the body) -> the response
-Handler = Callable[[str, RequestHeaders, bytes], Awaitable[Response]]
+Handler = Callable[[str, RequestHeaders, bytes], Awaitable[Response | Answer]]
 
 
 class FastRoute:
@@ -41,6 +55,8 @@ class FastRoute:
             if match is not None:
                 body = await read_body(receive)
                 response = await self.handler(match.group(1), Headers(scope=scope), body)
+                if isinstance(response, Answer):
+                    response = response.response()
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)
@@ -51,6 +67,9 @@ class FastRoute:
             if match is not None:
                 body = await protocol()
                 response = await self.handler(match.group(1), scope.headers, body)
+                if isinstance(response, Answer):
+                    protocol.response_bytes(response.status, list(response.headers), response.body)
+                    return
                 headers = str_headers(response.raw_headers)
                 protocol.response_bytes(response.status_code, headers, bytes(response.body))
                 return

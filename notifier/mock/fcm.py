@@ -19,7 +19,7 @@ from starlette.types import ASGIApp
 from config.settings import get_settings
 from notifier.mock.admin import admin_router
 from notifier.mock.config import MockConfig
-from notifier.mock.fastpath import FastRoute, RequestHeaders
+from notifier.mock.fastpath import Answer, FastRoute, RequestHeaders
 from notifier.mock.faults import Faults
 from notifier.mock.fleet import (
     DEVICE_BEHAVIOURS,
@@ -30,6 +30,7 @@ from notifier.mock.fleet import (
 )
 
 MAX_PAYLOAD = 4096
+JSON_HEADERS = (("content-type", "application/json"),)
 FCM_TOKEN = re.compile(r"^[A-Za-z0-9_:\-]{32,4096}$")
 SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
 STATUS_NAMES = {
@@ -181,7 +182,7 @@ def create_app() -> ASGIApp:
         tokens[access] = time.time() + 3600
         return JSONResponse({"access_token": access, "expires_in": 3600, "token_type": "Bearer"})
 
-    async def send(project: str, headers: RequestHeaders, body: bytes) -> Response:
+    async def send(project: str, headers: RequestHeaders, body: bytes) -> Response | Answer:
         """POST /v1/projects/{project}/messages:send (served by FastRoute)."""
         refused = _refusal(headers.get("authorization", ""), tokens, account, project)
         if refused is not None:
@@ -206,6 +207,6 @@ def create_app() -> ASGIApp:
         message_id = f"projects/{project}/messages/{uuid.uuid4().int >> 64}"
         recorder.add(token=device, nid=nid, name=message_id, status=200, payload=message)
         device_receipts(behaviour, nid, acks, config.ack_delay)
-        return JSONResponse({"name": message_id})
+        return Answer(200, JSON_HEADERS, json.dumps({"name": message_id}).encode())
 
     return FastRoute(app, "POST", r"/v1/projects/([^/]+)/messages:send", send)

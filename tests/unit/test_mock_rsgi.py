@@ -11,7 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import StreamingResponse
 from starlette.responses import JSONResponse, Response
 
-from notifier.mock.fastpath import FastRoute
+from notifier.mock.fastpath import Answer, FastRoute
 
 
 @dataclass
@@ -82,9 +82,11 @@ def _app() -> FastRoute:
 
         return StreamingResponse(parts(), media_type="text/plain")
 
-    async def hot(param: str, headers: Mapping[str, str], body: bytes) -> Response:
+    async def hot(param: str, headers: Mapping[str, str], body: bytes) -> Response | Answer:
         if headers.get("authorization") != "bearer ok":
             return JSONResponse({"reason": "MissingProviderToken"}, 403, {"apns-id": param})
+        if headers.get("x-plain") == "yes":
+            return Answer(200, (("apns-id", param),), body)
         return Response(body, 200, {"apns-id": param})
 
     return FastRoute(app, "POST", r"/3/device/([^/]+)", hot)
@@ -121,3 +123,23 @@ def test_a_streamed_response_is_streamed_and_unknown_routes_are_fastapis_404() -
     assert missing.status == 404
     wrong_method = _serve(Scope("GET", "/3/device/abc"), Protocol())
     assert wrong_method.status in (404, 405)
+
+
+def test_a_plain_answer_goes_out_as_it_is_over_rsgi_and_as_a_response_over_asgi() -> None:
+    headers = {"authorization": "bearer ok", "x-plain": "yes"}
+    rsgi = _serve(Scope("POST", "/3/device/abc", headers=headers), Protocol(b"{}"))
+    assert (rsgi.status, rsgi.headers, rsgi.sent) == (200, [("apns-id", "abc")], b"{}")
+
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"{}", "more_body": False}
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/3/device/abc",
+             "headers": [(k.encode(), v.encode()) for k, v in headers.items()]}  # fmt: skip
+    asyncio.run(_app()(scope, receive, send))
+    assert sent[0]["status"] == 200 and (b"apns-id", b"abc") in sent[0]["headers"]
+    assert sent[1]["body"] == b"{}"
