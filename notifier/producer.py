@@ -19,7 +19,6 @@ from notifier.domain.errors import Conflict, Unavailable
 from notifier.domain.requests import (
     SendRequest,
     parse_ack,
-    parse_acks,
     parse_send,
     phone_e164,
     user_id,
@@ -126,7 +125,7 @@ def ack_many(
     acks: Sequence[Mapping[str, Any]], only_user: str | None = None
 ) -> ingest.IngestResult:
     """Record device receipts; with `only_user`, receipts for other users' pushes are ignored."""
-    return ingest.record_acks(parse_acks(acks), only_user)
+    return ingest.record_receipts(acks, only_user)
 
 
 def record_delivery_reports(reports: Sequence[Mapping[str, Any]]) -> ingest.IngestResult:

@@ -24,7 +24,6 @@ from notifier.api.auth import bearer_key, permits
 from notifier.api.device_routes import ack_items
 from notifier.asgi_body import read_body
 from notifier.domain.errors import InvalidInput
-from notifier.domain.requests import parse_acks
 from notifier.pipeline import ingest
 from notifier.store import apikeys
 
@@ -73,7 +72,7 @@ async def _answer(commits: AckCommits, headers: Headers, body: bytes) -> bytes |
     if items is None:
         return None
     try:
-        acks = ingest.parsed_acks(parse_acks(items))
+        acks = ingest.receipts(items)
     except InvalidInput:  # the full app answers with the field and the rule
         return None
     try:
