@@ -93,11 +93,16 @@ def sms_poll(delivery_ids: Sequence[uuid.UUID]) -> bool:
 # slot advances every message due by then (a set-based query), so 1,000 messages sent in a
 # second cost a handful of checks. A fallback starts at most one slot late.
 RECEIPT_SLOT_SECONDS = 0.1
+# The deadline of a plan's last step starts nothing: it only labels a push still without a
+# receipt `unconfirmed` (a broadcast, any push_only message). Its check may run up to a
+# second late, and a broadcast's push batches then schedule one check a second, not ten.
+LABEL_SLOT_SECONDS = 1.0
 _scheduled_slots: dict[float, None] = {}  # slots this process already scheduled
 
 
-def receipts_due(due_at: datetime) -> bool:
-    """Schedule the check of the slot `due_at` falls in, once per process and slot.
+def receipts_due(due_at: datetime, label_only: bool = False) -> bool:
+    """Schedule the check of the slot `due_at` falls in, once per process and slot;
+    `label_only`: nothing but the message's label waits on this deadline (LABEL_SLOT_SECONDS).
 
     Another process may schedule the same slot: harmless, the second check finds nothing.
     Slots further out than a countdown may safely be are left to the maintenance sweep.
@@ -109,7 +114,8 @@ def receipts_due(due_at: datetime) -> bool:
     # slots its process covered already (advance_due), and this message was committed only
     # now, after any such check had read the database.
     due = max(due_at.timestamp(), now)
-    slot = math.ceil(due / RECEIPT_SLOT_SECONDS) * RECEIPT_SLOT_SECONDS
+    size = LABEL_SLOT_SECONDS if label_only else RECEIPT_SLOT_SECONDS
+    slot = math.ceil(due / size) * size
     if slot in _scheduled_slots or slot - now > get_settings().max_countdown_seconds:
         return True
     for old in [s for s in _scheduled_slots if s < now - 60]:

@@ -108,5 +108,22 @@ def _due(message: PushMessage, now: datetime) -> datetime:
 
 
 def _schedule_receipt_checks(sent: Sequence[PushMessage]) -> None:
-    for due in sorted({m.receipt_due_at for m in sent if m.receipt_due_at is not None}):
-        publish.receipts_due(due)
+    checks: set[tuple[datetime, bool]] = set()
+    last: dict[tuple[str, int], bool] = {}  # (policy, step) of named plans -> on the last step
+    for m in sent:
+        if m.receipt_due_at is None:
+            continue
+        if m.chain:
+            checks.add((m.receipt_due_at, _on_last_step(m)))
+            continue
+        kind = (m.policy, m.step)
+        if kind not in last:
+            last[kind] = _on_last_step(m)
+        checks.add((m.receipt_due_at, last[kind]))
+    for due, label_only in sorted(checks):
+        publish.receipts_due(due, label_only=label_only)
+
+
+def _on_last_step(message: PushMessage) -> bool:
+    """Whether the message's current step is its plan's last: its deadline starts nothing."""
+    return message.step >= len(progress_of(message).plan) - 1

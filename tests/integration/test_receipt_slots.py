@@ -2,6 +2,8 @@
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -94,6 +96,45 @@ def test_one_check_is_scheduled_per_slot_and_process(monkeypatch: pytest.MonkeyP
     ]
     assert all(name == "notifier.receipts.due" for name, _, _ in sent)
     assert all(c is not None and 9 < c < 11 for _, _, c in sent)
+
+
+def test_a_deadline_that_only_labels_is_checked_in_one_second_slots(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    sent: list[list[object]] = []
+
+    def capture(name: str, args: list[object], countdown: float | None = None, **_: object) -> bool:
+        sent.append(args)
+        return True
+
+    monkeypatch.setattr(publish, "_send", capture)
+    monkeypatch.setattr(publish, "_scheduled_slots", {})
+    start = datetime.fromtimestamp(int(datetime.now(UTC).timestamp()) + 10, UTC)
+    second = timedelta(seconds=publish.LABEL_SLOT_SECONDS)
+    for fraction in (0.05, 0.35, 0.65, 0.95):  # ten fine slots, one label slot
+        publish.receipts_due(start + second * fraction, label_only=True)
+    publish.receipts_due(start + second * 0.5)  # a deadline that starts a step: its own slot
+    step = timedelta(seconds=publish.RECEIPT_SLOT_SECONDS)
+    assert sent == [[(start + second).isoformat()], [(start + 5 * step).isoformat()]]
+
+
+def test_a_push_on_its_plan_s_last_step_schedules_a_label_check(monkeypatch: pytest.MonkeyPatch):
+    from notifier.pipeline import push
+
+    checks: list[tuple[datetime, bool]] = []
+    monkeypatch.setattr(
+        publish, "receipts_due", lambda due, label_only=False: checks.append((due, label_only))
+    )
+    due = datetime.now(UTC) + timedelta(seconds=30)
+
+    def message(policy: str, step: int) -> Any:
+        return SimpleNamespace(
+            id=uuid.uuid4(), policy=policy, chain=None, step=step, receipt_deadline_s=30,
+            receipt_due_at=due, expires_at=due + timedelta(hours=1), confirm_trigger="not_received",
+        )  # fmt: skip
+
+    push._schedule_receipt_checks([message("push_only", 0), message("supplement", 0)])
+    assert sorted(checks) == [(due, False), (due, True)]
 
 
 def test_a_check_of_a_slot_already_covered_reads_nothing(migrated):
