@@ -10,7 +10,7 @@ format cost ~5 µs per such row, most of it str() of UUIDs and escaping).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -107,17 +107,11 @@ def _preparer(spelled: str) -> _Memo | None:
     return None
 
 
-def copy_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Insert `rows` (dicts with the same keys) with COPY, in the session's transaction."""
-    names = list(rows[0])
-    copy_values(session, table, names, ([row[n] for n in names] for row in rows))
-
-
 def copy_values(
     session: Session, table: Table, names: Sequence[str], rows: Iterable[Sequence[Any]]
 ) -> None:
-    """As copy_rows, for rows given as values in `names` order: what the fan-out and the
-    event log write by the hundred, without a dict per row to build and take apart."""
+    """Insert rows, given as values in `names` order, with COPY, in the session's transaction:
+    no dict per row to build and take apart for the hundreds a fan-out chunk writes."""
     session.flush()  # rows the ORM still holds go first, as an INSERT through it would
     extra = _defaults(table, names)
     columns = [table.c[n] for n in [*names, *extra]]

@@ -59,21 +59,18 @@ class EventRow(NamedTuple):
 
 
 def insert_rows(session: Session, model: type[Any], rows: Sequence[Mapping[str, Any]]) -> None:
-    """Insert many rows through the table, not the ORM: no per-row object bookkeeping, and on
-    PostgreSQL one COPY per batch (what the fan-out and outcome records write by the hundred).
-    Every row has the same keys."""
-    table = cast(Table, model.__table__)
-    if len(rows) >= bulk.COPY_FROM_ROWS and is_postgres(session):
-        bulk.copy_rows(session, table, rows)
-    elif rows:
-        session.execute(insert(table), list(rows))
+    """insert_values for rows given as dicts, every one with the same keys."""
+    if rows:
+        names = list(rows[0])
+        insert_values(session, model, names, [[row[n] for n in names] for row in rows])
 
 
 def insert_values(
     session: Session, model: type[Any], names: Sequence[str], rows: Sequence[Sequence[Any]]
 ) -> None:
-    """insert_rows for rows given as values in `names` order (no dict per row on PostgreSQL,
-    where a batch of hundreds goes by COPY)."""
+    """Insert many rows, given as values in `names` order, through the table, not the ORM: no
+    per-row object bookkeeping, and on PostgreSQL one COPY per batch (what the fan-out and
+    outcome records write by the hundred)."""
     table = cast(Table, model.__table__)
     if len(rows) >= bulk.COPY_FROM_ROWS and is_postgres(session):
         bulk.copy_values(session, table, names, rows)
@@ -88,23 +85,18 @@ _EVENTS = cast(Table, Event.__table__)
 _EVENT_NAMES = ("message_id", "delivery_id", "kind", "detail", "created_at")
 
 
+def _event_tuples(rows: Iterable[EventRow], at: datetime) -> list[tuple[Any, ...]]:
+    """Event rows as values in _EVENT_NAMES order."""
+    return [(r.message_id, r.delivery_id, r.kind, r.detail, at) for r in rows]
+
+
 def add_events(session: Session, rows: Iterable[EventRow], at: datetime | None = None) -> None:
-    at = at or utcnow()
-    values = [(r.message_id, r.delivery_id, r.kind, r.detail, at) for r in rows]
-    insert_values(session, Event, _EVENT_NAMES, values)
+    insert_values(session, Event, _EVENT_NAMES, _event_tuples(rows, at or utcnow()))
 
 
 def event_values(rows: Iterable[EventRow], at: datetime) -> list[dict[str, Any]]:
-    return [
-        {
-            "message_id": r.message_id,
-            "delivery_id": r.delivery_id,
-            "kind": r.kind,
-            "detail": r.detail,
-            "created_at": at,
-        }
-        for r in rows
-    ]
+    """Event rows as dicts, for the few-row statement (together.insert_together)."""
+    return [dict(zip(_EVENT_NAMES, values, strict=True)) for values in _event_tuples(rows, at)]
 
 
 def add_attempts(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
