@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from config.settings import get_settings
 from notifier.domain import states
 from notifier.domain.outcomes import EXPIRED, Kind, Outcome
-from notifier.domain.policy import MessageClass
+from notifier.domain.policy import MessageClass, plan_from_json
 from notifier.metrics import PROVIDER_SECONDS
 from notifier.pipeline import batching, publish
 from notifier.pipeline.advance import advance_messages, progress_of
@@ -108,22 +108,13 @@ def _due(message: PushMessage, now: datetime) -> datetime:
 
 
 def _schedule_receipt_checks(sent: Sequence[PushMessage]) -> None:
-    checks: set[tuple[datetime, bool]] = set()
-    last: dict[tuple[str, int], bool] = {}  # (policy, step) of named plans -> on the last step
-    for m in sent:
-        if m.receipt_due_at is None:
-            continue
-        if m.chain:
-            checks.add((m.receipt_due_at, _on_last_step(m)))
-            continue
-        kind = (m.policy, m.step)
-        if kind not in last:
-            last[kind] = _on_last_step(m)
-        checks.add((m.receipt_due_at, last[kind]))
+    checks = {(m.receipt_due_at, _on_last_step(m)) for m in sent if m.receipt_due_at is not None}
     for due, label_only in sorted(checks):
         publish.receipts_due(due, label_only=label_only)
 
 
 def _on_last_step(message: PushMessage) -> bool:
-    """Whether the message's current step is its plan's last: its deadline starts nothing."""
-    return message.step >= len(progress_of(message).plan) - 1
+    """Whether the message's current step is its plan's last: its deadline starts nothing.
+    (A named plan comes from plan_from_json's cache: no cache of its own here.)"""
+    plan = plan_from_json(message.policy, message.receipt_deadline_s, message.chain)
+    return message.step >= len(plan) - 1
