@@ -35,6 +35,12 @@ class Answer(NamedTuple):
     headers: tuple[tuple[str, str], ...]
     body: bytes = b""
 
+    @classmethod
+    def of(cls, response: Response) -> Answer:
+        """A starlette Response's values (error answers are built as Responses)."""
+        headers = tuple(str_headers(response.raw_headers))
+        return cls(response.status_code, headers, bytes(response.body))
+
     def response(self) -> Response:
         return Response(self.body, self.status, dict(self.headers))
 
@@ -67,11 +73,8 @@ class FastRoute:
             if match is not None:
                 body = await protocol()
                 response = await self.handler(match.group(1), scope.headers, body)
-                if isinstance(response, Answer):
-                    protocol.response_bytes(response.status, list(response.headers), response.body)
-                    return
-                headers = str_headers(response.raw_headers)
-                protocol.response_bytes(response.status_code, headers, bytes(response.body))
+                answer = response if isinstance(response, Answer) else Answer.of(response)
+                protocol.response_bytes(answer.status, list(answer.headers), answer.body)
                 return
         if scope.proto == "http":
             await run_asgi(self.app, scope, protocol)
