@@ -31,8 +31,8 @@ from notifier.store.models import Broadcast, Delivery, Message
 # fixed cost whatever its size (its transactions' round trips, a Celery task, an HTTP/2
 # window opening and draining, the acks' groups): ~24 ms of CPU across the processes in the
 # bench, on a VM where a thread that blocks and is woken costs 15-60 µs. At 1,000 instead
-# of 500 notifier's CPU per delivery fell ~15 % (bench C 165-182 -> 141-157 µs, alternating
-# runs). NOTIFIER_PUSH_CONCURRENCY matches it, so a batch waits for the provider once.
+# of 500 notifier's CPU per delivery fell ~18 % (bench C, means of alternating runs: 178.9
+# -> 147.5 µs). NOTIFIER_PUSH_CONCURRENCY matches it, so a batch waits for the provider once.
 CHUNK = 1000
 # One task fans out this long, then hands the rest to a fresh task (short tasks survive
 # redelivery and visibility timeouts better than one hour-long task).
