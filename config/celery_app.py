@@ -121,14 +121,16 @@ def _warm_up(**_: object) -> None:
     from sqlalchemy import text
 
     from notifier import heap
-    from notifier.store.db import DATABASE_AWAY, get_engine
+    from notifier.store.db import DATABASE_AWAY, get_engine, name_connections
 
+    queues = sorted(current_app.amqp.queues.consume_from)
+    name_connections(f"worker {','.join(queues)}")
     try:
         with get_engine().connect() as conn:
             conn.execute(text("SELECT 1"))
     except DATABASE_AWAY:
         pass  # the database is away: the first task retries as usual
-    if any(queue.startswith("push") for queue in current_app.amqp.queues.consume_from):
+    if any(queue.startswith("push") for queue in queues):
         from notifier.providers.gateway import process_gateway
 
         try:

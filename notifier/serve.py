@@ -75,6 +75,9 @@ def _settled(name: str) -> Any:
 
 
 def api() -> Any:
+    from notifier.store.db import name_connections  # the API's alone: mocks have no database
+
+    name_connections("api")
     return _settled("api")
 
 

@@ -39,12 +39,26 @@ def _configure_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+# What this process's database connections call themselves (PostgreSQL's application_name):
+# pg_stat_activity then tells which process type holds a connection, waits on a lock or runs a
+# slow statement, and what the database spends serving each.
+_role = "notifier"
+
+
+def name_connections(role: str) -> None:
+    """Name the connections this process opens from now on, e.g. "worker push_bulk"."""
+    global _role
+    _role = f"notifier {role}"[:63]  # PostgreSQL keeps 63 bytes of it
+
+
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30})
         _configure_sqlite(engine)
         return engine
-    engine = create_engine(url, pool_size=5, max_overflow=5)
+    engine = create_engine(
+        url, pool_size=5, max_overflow=5, connect_args={"application_name": _role}
+    )
     _ping_when_idle(engine)
     return engine
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from datetime import datetime
 
+import psycopg
 import pytest
 
 from notifier.demo.run import SIGNATURE, TEMPLATE
@@ -178,3 +179,19 @@ def test_a_huge_body_is_refused_before_it_is_read(stack):
     )
     assert response.status_code == 413
     assert response.json()["error"]["field"] == "body"
+
+
+def test_each_process_type_names_its_database_connections(stack):
+    user, _, _ = bind(stack, "apns", "online")
+    final_view(stack, send(stack, user).json()["message_id"])
+    url = stack.env["NOTIFIER_DATABASE_URL"].replace("+psycopg", "")
+    with psycopg.connect(url) as conn:
+        names = {
+            name
+            for (name,) in conn.execute(
+                "SELECT application_name FROM pg_stat_activity WHERE datname = current_database()"
+            )
+        }
+    # What pg_stat_activity shows an operator looking for who holds a lock or runs a query.
+    assert {"notifier api", "notifier worker broadcast,push,push_bulk"} <= names
+    assert "notifier worker maintenance,receipts" in names

@@ -49,3 +49,17 @@ def test_a_connection_in_use_a_moment_ago_goes_out_without_a_ping(
     monkeypatch.setattr(db, "IDLE_PING_SECONDS", 0.0)
     _backend_pid(engine)
     assert len(pings) == 1
+
+
+def test_connections_carry_the_name_of_the_process_type(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(db, "_role", db._role)  # the test process's own name comes back after
+    db.name_connections("worker push_bulk")
+    engine = db.make_engine(pg_url)
+    try:
+        with engine.connect() as conn:
+            name = conn.execute(text("SELECT current_setting('application_name')")).scalar_one()
+    finally:
+        engine.dispose()
+    assert name == "notifier worker push_bulk"
