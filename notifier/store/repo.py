@@ -22,6 +22,7 @@ from sqlalchemy import (
     literal_column,
     select,
     text,
+    tuple_,
     update,
 )
 from sqlalchemy.orm import Session
@@ -613,22 +614,41 @@ def overdue_messages(session: Session, now: datetime, limit: int) -> list[uuid.U
     )
 
 
-def unfinished_messages(session: Session, older_than: datetime, limit: int) -> list[uuid.UUID]:
+# Where a walk over the accepted messages stands: the last (created_at, id) it looked at.
+Position = tuple[datetime, uuid.UUID]
+
+
+def unfinished_messages(
+    session: Session, older_than: datetime, limit: int, after: Position | None, scan: int
+) -> tuple[list[uuid.UUID], Position | None]:
     """Accepted messages whose deliveries all ended, yet the message was never finished: the
-    advance after the last change was lost (database away at that moment, a worker killed)."""
+    advance after the last change was lost (database away at that moment, a worker killed).
+
+    A walk in (created_at, id) order that looks at `scan` messages at most, from just after
+    `after`; returns up to `limit` of them and where the next call goes on (None: the walk
+    reached `older_than` and starts over). Bounded because a broadcast keeps up to a million
+    messages accepted for minutes, every one of them with an open delivery: one lookup of
+    them all cost the database ~300 ms a sweep to find none."""
     open_delivery = (
         select(Delivery.id)
         .where(Delivery.message_id == Message.id, Delivery.state.not_in(list(DELIVERY_FINAL)))
         .exists()
     )
-    return list(
-        session.scalars(
-            select(Message.id)
-            .where(Message.state == "accepted", Message.created_at < older_than, ~open_delivery)
-            .order_by(Message.created_at)
-            .limit(limit)
-        )
+    stmt = (
+        select(Message.created_at, Message.id, ~open_delivery)
+        .where(Message.state == "accepted", Message.created_at < older_than)
+        .order_by(Message.created_at, Message.id)
+        .limit(scan)
     )
+    if after is not None:
+        stmt = stmt.where(tuple_(Message.created_at, Message.id) > tuple_(*after))
+    rows = session.execute(stmt).all()
+    ended = [i for i, row in enumerate(rows) if row[2]][:limit]
+    if len(ended) == limit:  # stop at the last one taken: the rest of the page comes next
+        last = rows[ended[-1]]
+        return [rows[i][1] for i in ended], (last[0], last[1])
+    more = (rows[-1][0], rows[-1][1]) if len(rows) == scan else None
+    return [rows[i][1] for i in ended], more
 
 
 def touch(session: Session, ids: Sequence[uuid.UUID], state: str | None = None) -> None:

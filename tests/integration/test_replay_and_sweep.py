@@ -163,6 +163,31 @@ def test_a_message_whose_last_advance_was_lost_is_finished_by_the_sweep(sms_setu
     assert sweep().overdue_messages == 0
 
 
+def test_the_walk_for_lost_finishes_looks_at_a_bounded_stretch_each_sweep(sms_setup, monkeypatch):
+    """Under a broadcast a million messages stay accepted, each with an open delivery: every
+    sweep looks at the next few of them, and the walk still reaches every message."""
+    from notifier.pipeline import sweep as sweep_module
+
+    monkeypatch.setattr(sweep_module, "UNFINISHED_SCAN", 2)
+    monkeypatch.setattr(sweep_module, "_unfinished_after", None)
+    in_flight = [sms_only() for _ in range(4)]  # queued: open deliveries
+    lost = sms_only()
+    old = utcnow() - timedelta(minutes=5)
+    with transaction() as s:
+        s.execute(update(Delivery).where(Delivery.id == lost.id).values(state="delivered"))
+        for seconds, d in enumerate([*in_flight, lost]):  # the lost one comes last in the walk
+            s.execute(
+                update(Message)
+                .where(Message.id == d.message_id)
+                .values(created_at=old + timedelta(seconds=seconds))
+            )
+    assert [sweep().overdue_messages for _ in range(4)] == [0, 0, 1, 0]
+    with transaction() as s:
+        found = {i: state for i, state in s.execute(select(Message.id, Message.state))}
+    assert found[lost.message_id] == "delivered"
+    assert {found[d.message_id] for d in in_flight} == {"accepted"}
+
+
 def test_the_sweep_leaves_a_campaign_backlog_alone_but_not_lost_codes(migrated):
     """Stale queued bulk deliveries are re-published only once their lane's queue is empty
     (a broadcast's backlog still reaches them); transactional ones always."""
