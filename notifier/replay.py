@@ -24,6 +24,7 @@ from notifier.store import repo
 from notifier.store.db import transaction
 from notifier.store.models import Delivery, Message
 from notifier.store.repo import EventRow
+from notifier.store.sql import in_states
 
 REPLAYABLE = (
     states.FAILED,
@@ -63,7 +64,7 @@ class Selection:
         stmt = (
             select(Delivery, Message.user_id)
             .join(Message, Message.id == Delivery.message_id)
-            .where(Delivery.state.in_(self.states))
+            .where(in_states(Delivery.state, self.states))  # checked names, written out
             .order_by(Delivery.updated_at, Delivery.id)
             .limit(self.limit)
         )

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, literal_column, or_, select, text
+from sqlalchemy import ColumnElement, Select, and_, or_, select, text
 from sqlalchemy.orm import Session
 
 from config.settings import get_settings
@@ -36,6 +36,7 @@ from notifier.store import sms as sms_store
 from notifier.store.db import is_postgres, transaction
 from notifier.store.models import Broadcast, Delivery, Message
 from notifier.store.repo import EventRow
+from notifier.store.sql import in_states
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,9 @@ def _reclaim(now: datetime) -> list[publish.Job]:
     lease = timedelta(seconds=get_settings().sending_lease_seconds)
     with transaction() as session:
         stuck = session.execute(
-            _jobs(and_(Delivery.state == states.SENDING, Delivery.updated_at < now - lease))
+            _jobs(
+                and_(in_states(Delivery.state, [states.SENDING]), Delivery.updated_at < now - lease)
+            )
         ).all()
         repo.lock_deliveries(session, [s.id for s in stuck])
         moved = set(repo.transition(session, [s.id for s in stuck], states.SENDING, states.QUEUED))
@@ -98,7 +101,7 @@ def _stale(cutoff: datetime, lane: str) -> ColumnElement[bool]:
     none of a transactional lane (~70 ms a sweep with a million queued)."""
     return and_(
         Delivery.lane == lane,
-        Delivery.state == literal_column("'queued'"),  # a literal: the partial index matches
+        in_states(Delivery.state, [states.QUEUED]),  # written out: the partial index matches
         Delivery.created_at < cutoff,  # never after updated_at: bounds the index range
         Delivery.updated_at < cutoff,
         or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at < cutoff),

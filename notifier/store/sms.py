@@ -15,6 +15,7 @@ from notifier.domain.frequency import PastSend
 from notifier.store.db import is_postgres
 from notifier.store.models import Delivery, SmsOptout, SmsSend
 from notifier.store.repo import insert_rows, utcnow
+from notifier.store.sql import in_states
 
 
 def lock_numbers(session: Session, phones: Sequence[str]) -> None:
@@ -91,7 +92,7 @@ def awaiting_report(session: Session, older_than: datetime, limit: int) -> list[
             select(Delivery.id)
             .where(
                 Delivery.channel == "sms",
-                Delivery.state == "submitted",
+                in_states(Delivery.state, ["submitted"]),  # the partial index matches
                 Delivery.updated_at < older_than,
             )
             .order_by(Delivery.updated_at)

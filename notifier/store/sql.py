@@ -1,4 +1,4 @@
-"""SQL pieces that PostgreSQL and SQLite spell differently."""
+"""SQL pieces that PostgreSQL and SQLite spell differently, or that a plan depends on."""
 
 from __future__ import annotations
 
@@ -7,11 +7,21 @@ from collections.abc import Callable, Iterable
 from functools import partial
 from typing import Any, TypeVar
 
-from sqlalchemy import BindParameter, ColumnElement, Select, Uuid, any_, bindparam, cast
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Select,
+    Uuid,
+    any_,
+    bindparam,
+    cast,
+    literal_column,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 from sqlalchemy.types import NullType
 
+from notifier.domain import states
 from notifier.store.db import is_postgres
 
 
@@ -90,3 +100,19 @@ def among_param(column: Any, name: str, postgres: bool) -> ColumnElement[bool]:
 def ids_value(session: Session, values: Iterable[uuid.UUID]) -> Any:
     """The value for an among_param of a UUID column: one array literal on PostgreSQL."""
     return uuid_array(values) if is_postgres(session) else list(values)
+
+
+DELIVERY_STATES = frozenset({states.STANDBY, *states.IN_FLIGHT, *states.DELIVERY_FINAL})
+
+
+def in_states(column: Any, names: Iterable[str]) -> ColumnElement[bool]:
+    """`column IN (...)` with the state names written into the statement, not bound: a
+    partial index whose predicate names states (ix_deliveries_state_updated) is then usable
+    by a prepared statement's generic plan too, which cannot look at bound values. Only
+    known state names are written so; anything else is refused."""
+    names = list(names)
+    unknown = [n for n in names if n not in DELIVERY_STATES]
+    if unknown:
+        raise ValueError(f"not delivery states: {unknown}")
+    written: ColumnElement[bool] = column.in_([literal_column(f"'{n}'") for n in names])
+    return written

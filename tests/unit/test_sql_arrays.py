@@ -1,4 +1,5 @@
-"""UUID lists travel to PostgreSQL as one array literal (store.sql.uuid_array)."""
+"""store.sql: UUID lists travel to PostgreSQL as one array literal; state names are written
+out where a partial index depends on them."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from typing import Any
 import psycopg
 import pytest
 from sqlalchemy import create_engine, select
+from sqlalchemy.dialects import postgresql
 
 from notifier.store.models import Delivery
-from notifier.store.sql import among, uuid_array
+from notifier.store.sql import among, in_states, uuid_array
 
 
 def test_uuids_and_their_strings_make_one_literal_of_hex_digits():
@@ -40,3 +42,12 @@ def test_the_literal_is_an_untyped_parameter_cast_to_uuid_array():
     stmt = select(Delivery.id).where(among(_PostgresSession(), Delivery.id, [uuid.uuid4()]))  # type: ignore[arg-type]
     rendered = str(stmt.compile(_PostgresSession.engine))
     assert "= ANY (CAST(%(param_1)s AS UUID[]))" in rendered
+
+
+def test_states_are_written_into_the_statement_and_only_known_ones() -> None:
+    clause = in_states(Delivery.state, ["queued", "sending"])
+    sql = str(clause.compile(dialect=postgresql.dialect()))  # type: ignore[no-untyped-call]
+    # a generic plan of a prepared statement sees the names: the partial index matches
+    assert sql == "deliveries.state IN ('queued', 'sending')"
+    with pytest.raises(ValueError, match="not delivery states"):
+        in_states(Delivery.state, ["queued'; DROP TABLE deliveries; --"])
