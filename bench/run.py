@@ -28,7 +28,8 @@ from bench.noop import NOOP, QUEUE, counter_key
 from config.settings import get_settings
 from notifier.demo.stack import Stack, WorkerSpec
 from notifier.store.db import get_engine, transaction
-from notifier.store.models import Delivery, Device, Message, User, UserTag
+from notifier.store.models import Broadcast, Delivery, Device, Message, User, UserTag
+from notifier.store.sql import in_states
 from tests.services import REDIS_URL, fresh_pg_database, fresh_redis_prefix
 
 SENT = ("sent", "acked", "opened", "unconfirmed")
@@ -232,10 +233,28 @@ def broadcast(stack: Stack, tag: str, n: int) -> float:
     started = time.perf_counter()
     broadcast_id = producer.send_broadcast({"tags": [tag]}, {"title": "Bench", "body": tag})
     patience = max(600.0, n / 100)  # a million recipients take a while at any rate
-    wait_count(lambda: sent_count(broadcast_id), n, f"{tag} to be sent", patience)
+    wait_count(lambda: recorded_count(broadcast_id), n, f"{tag} to be sent", patience)
     rate = n / (time.perf_counter() - started)
+    if (sent := sent_count(broadcast_id)) != n:  # what the cheap count stood for, exactly
+        raise RuntimeError(f"bench: {n - sent} of {tag}'s {n:,} deliveries were not sent")
     wait_count(lambda: n - open_count(broadcast_id), n, f"{tag} to settle", patience)
     return rate
+
+
+def recorded_count(broadcast_id: uuid.UUID) -> int:
+    """Deliveries of the broadcast with an outcome recorded: those fanned out less those still
+    queued or sending. Only this broadcast uses the bulk lane while it runs, and the count
+    reads only the rows not done yet (a partial index): counting the sent rows of a million
+    joined to their messages cost PostgreSQL seconds per poll during the run it measures.
+    `broadcast` checks the exact count once at the end."""
+    with transaction() as s:
+        enqueued = s.scalar(select(Broadcast.enqueued).where(Broadcast.id == broadcast_id)) or 0
+        pending = s.scalar(
+            select(func.count())
+            .select_from(Delivery)
+            .where(Delivery.lane == "push_bulk", in_states(Delivery.state, ["queued", "sending"]))
+        )
+    return int(enqueued) - int(pending or 0)
 
 
 def wait_count(count: Callable[[], int], n: int, what: str, timeout: float) -> None:
