@@ -206,12 +206,14 @@ class Delivery(Base):
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
-    message_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("messages.id"))
+    # The message's and device's ids, unchecked: a delivery is inserted only beside its
+    # message, and neither messages nor devices are ever deleted (migration 0014 says why).
+    message_id: Mapped[uuid.UUID] = mapped_column(Uuid)
     channel: Mapped[str] = mapped_column(String(8))
     # The broker queue the delivery travels on (push, sms, push_bulk, sms_bulk): fixed at
     # creation from channel and message class. Null on rows from before lanes were stored.
     lane: Mapped[str | None] = mapped_column(String(16))
-    device_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("devices.id"))
+    device_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     platform: Mapped[str | None] = mapped_column(String(8))
     target: Mapped[str] = mapped_column(String(512))
     state: Mapped[str] = mapped_column(String(16))
