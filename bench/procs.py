@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
+
+from sqlalchemy import text
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -49,3 +52,24 @@ def peak_rss_mb(pid: int) -> float:
     except OSError:
         pass
     return 0.0
+
+
+def database_cpu(conn: Any) -> dict[str, float]:
+    """CPU seconds of the PostgreSQL server's processes so far, by who they serve: a client
+    connection by its application_name (notifier names its connections by process type),
+    the server's own processes by type (walwriter, checkpointer, ...). The server must run
+    on this machine (its processes are read from /proc); each connection of a pool counts
+    from when it was opened, so a difference of two readings is the CPU spent between them
+    (a connection closed in between drops out)."""
+    rows = conn.execute(
+        text(
+            "SELECT pid, CASE WHEN backend_type = 'client backend' THEN application_name"
+            " ELSE backend_type END FROM pg_stat_activity"
+            " WHERE datname = current_database() OR datname IS NULL"
+        )
+    ).all()
+    by_name: dict[str, float] = {}
+    for pid, name in rows:
+        key = name or "unnamed"
+        by_name[key] = by_name.get(key, 0.0) + cpu_seconds([pid])
+    return by_name

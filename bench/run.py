@@ -27,7 +27,7 @@ from bench import load, procs
 from bench.noop import NOOP, QUEUE, counter_key
 from config.settings import get_settings
 from notifier.demo.stack import Stack, WorkerSpec
-from notifier.store.db import get_engine, transaction
+from notifier.store.db import get_engine, name_connections, transaction
 from notifier.store.models import Broadcast, Delivery, Device, Message, User, UserTag
 from notifier.store.sql import in_states
 from tests.services import REDIS_URL, fresh_pg_database, fresh_redis_prefix
@@ -295,6 +295,13 @@ def cpu_by_process(stack: Stack) -> dict[str, float]:
     return {name: procs.cpu_seconds(pids) for name, pids in notifier_pids(stack).items()}
 
 
+def database_cpu() -> dict[str, float]:
+    """What the local PostgreSQL spent so far serving each process type (procs.database_cpu):
+    where the database's share of the two cores goes, which C leaves out."""
+    with get_engine().connect() as conn:
+        return procs.database_cpu(conn)
+
+
 class Steady(threading.Thread):
     """Transactional push_only messages at a steady rate; keeps each send time, and how long
     each send() took (the accept's transaction and the publish, on the caller's side)."""
@@ -382,9 +389,10 @@ def measure(stack: Stack, n: int, figures: Figures, broadcast_only: bool = False
     warm_up(stack)
     floors.sample("before T0")
     step("T0: 0 ms provider latency, nothing else running")
-    before = cpu_by_process(stack)
+    before, db_before = cpu_by_process(stack), database_cpu()
     t0 = broadcast(stack, "t0", n)
     spent = {k: v - before.get(k, 0.0) for k, v in cpu_by_process(stack).items()}
+    db_spent = {k: v - db_before.get(k, 0.0) for k, v in database_cpu().items()}
     floors.sample("after T0")
     figures.add("R", "raw Celery no-op tasks, one per message", floors.r(), "tasks/s")
     figures.add("M", "mock APNs capacity (2 load processes)", m, "req/s")
@@ -394,6 +402,8 @@ def measure(stack: Stack, n: int, figures: Figures, broadcast_only: bool = False
                 sum(spent.values()) / n * 1e6, "µs")  # fmt: skip
     shares = ", ".join(f"{k} {v / n * 1e6:.0f}" for k, v in sorted(spent.items()) if v)
     step(f"C by process, µs per delivery: {shares}")
+    served = ", ".join(f"{k} {v / n * 1e6:.0f}" for k, v in sorted(db_spent.items()) if v >= 0.01)
+    step(f"PostgreSQL CPU by connection (not in C), µs per delivery: {served}")
     if not broadcast_only:
         with_latency(stack, n, figures)
         under_broadcast(stack, n, figures)
@@ -522,6 +532,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     figures = Figures()
+    name_connections("bench")  # its counts and vacuums, apart from notifier's own connections
     with system(Path(args.home) / datetime.now(UTC).strftime("%Y%m%d-%H%M%S")) as stack:
         from notifier.demo.run import seed_catalogue
 
