@@ -145,7 +145,7 @@ def test_starting_receipt_clocks_never_rereads_the_table_per_message(pg):
     """Statistics taken while no message waited for its clock (null_frac 0: autovacuum ran
     between broadcasts) once made `receipt_due_at IS NULL` look like a single row, and the
     planner, with the batch's own ids in hand, scanned the table once for each message of the
-    batch (~2.5 s of database CPU per push batch of 1,000 at 24,000 messages)."""
+    batch (2.4-3.1 s a statement for a push batch of 1,000 at 24,000 messages)."""
     _queued_pushes(TABLE)
     due = datetime.now(UTC) + timedelta(seconds=30)
     with transaction() as s:
