@@ -346,12 +346,24 @@ def _moving_prebuilt(postgres: bool, returning: tuple[str, ...]) -> Update:
 
     Built on the table, not the mapped class: SQLAlchemy annotates an ORM-enabled UPDATE
     anew on every execution, so its cache key (~0.4 ms for this statement) was computed
-    again each time; a Core statement keeps the memoized one."""
+    again each time; a Core statement keeps the memoized one.
+
+    On PostgreSQL the rows are locked by primary key in id order first (a materialized CTE)
+    and the expected state is checked on them as locked, not on the table: with a state
+    condition of its own, a planner whose statistics predated a backlog (nothing queued)
+    read the partial index of every queued row to withdraw a few of them, a whole audience
+    while a broadcast is being sent (test_batch_plans)."""
     t = cast(Table, Delivery.__table__)
+    if postgres:
+        ordered = select(t.c.id, t.c.state).where(among_param(t.c.id, "ids", True))
+        in_order = locked_on(True, ordered.order_by(t.c.id)).cte("in_order")
+        in_order = in_order.prefix_with("MATERIALIZED")
+        picked = (t.c.id == in_order.c.id) & among_param(in_order.c.state, "expected", True)
+    else:
+        picked = among_param(t.c.id, "ids", False) & among_param(t.c.state, "expected", False)
     return (
         update(t)
-        .where(among_param(t.c.id, "ids", postgres))
-        .where(among_param(t.c.state, "expected", postgres))
+        .where(picked)
         .values(
             state=bindparam("_new", type_=t.c.state.type),
             updated_at=bindparam("_now", type_=t.c.updated_at.type),
