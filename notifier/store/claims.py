@@ -39,7 +39,12 @@ from notifier.store import direct
 from notifier.store.db import is_postgres
 from notifier.store.decision_rows import PlanRow, columns_of
 from notifier.store.models import Delivery, Message
-from notifier.store.repo import load_messages, locked_on, moving, utcnow
+from notifier.store.repo import (
+    deliveries_locked_in_id_order,
+    load_messages,
+    moving,
+    utcnow,
+)
 from notifier.store.sql import among, among_param, prebuilt, uuid_array
 
 
@@ -147,19 +152,6 @@ _DELIVERIES = typing.cast(Table, Delivery.__table__)
 _MESSAGES = typing.cast(Table, Message.__table__)
 
 
-def _locked_in_id_order(named: ColumnElement[bool]) -> CTE:
-    """The named deliveries with their states, locked in id order (repo.lock_deliveries) by a
-    materialized CTE in the claiming statement itself (PostgreSQL).
-
-    The claim checks the state each row was locked in, not a state condition on the table:
-    with one, a planner whose statistics predated a broadcast (almost no queued rows) went
-    through every queued row by the partial lane index, 13,000-20,000 of them in the bench
-    (24 ms instead of 6.5 ms per claim of 500), to find the ones named."""
-    d = _DELIVERIES
-    ordered = select(d.c.id, d.c.state).where(named).order_by(d.c.id)
-    return locked_on(True, ordered).cte("in_order").prefix_with("MATERIALIZED")
-
-
 def _claiming_pushes_by_id(topped_up: bool) -> Update:
     """The push claim by ids on PostgreSQL, built once on the tables (a Core statement keeps
     its cache key; building and keying an ORM one cost ~0.5 ms of CPU per claim, most of a
@@ -173,7 +165,7 @@ def _claiming_pushes_by_id(topped_up: bool) -> Update:
     a ~10 ms claim at the median in the bench)."""
     d, m = _DELIVERIES, _MESSAGES
     named = among_param(d.c.id, "ids", True)
-    in_order = _locked_in_id_order(named)
+    in_order = deliveries_locked_in_id_order(named)
     payload = [cast(m.c[c.key], Text) if c.key in _PAYLOAD else m.c[c.key] for c in _MESSAGE]
     if topped_up:
         # The named rows are locked first: the top-up leaves out the rows in `in_order`, so
@@ -296,7 +288,7 @@ def _claiming(session: Session, ids: Ids) -> Any:
     elif is_postgres(session):
         # Even for one row, as the push claim: its plan is then a primary-key lookup
         # whatever the statistics say about queued rows.
-        in_order = _locked_in_id_order(among(session, _DELIVERIES.c.id, ids))
+        in_order = deliveries_locked_in_id_order(among(session, _DELIVERIES.c.id, ids))
         stmt = claiming.where(Delivery.id == in_order.c.id, in_order.c.state == "queued")
     else:
         # SQLite serialises writers (BEGIN IMMEDIATE): no row locks, no order to keep.

@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple, TypeVar, cast
 
 from sqlalchemy import (
+    CTE,
+    ColumnElement,
     Select,
     Table,
     TextClause,
@@ -282,6 +284,19 @@ def locked_on(postgres: bool, stmt: S) -> S:
     return stmt.with_for_update(key_share=True) if postgres else stmt
 
 
+def deliveries_locked_in_id_order(named: ColumnElement[bool]) -> CTE:
+    """The named deliveries with their states, locked in id order (lock_deliveries) by a
+    materialized CTE `in_order` in the writing statement itself (PostgreSQL).
+
+    A writer then checks the state each row was locked in, not a state condition on the
+    table: with one, a planner whose statistics predated a broadcast or a backlog (almost no
+    queued rows) went through every queued row by a partial index to find the few named
+    (claims: 13,000-20,000 of them in the bench, 24 ms instead of 6.5 ms per claim of 500)."""
+    d = cast(Table, Delivery.__table__)
+    ordered = select(d.c.id, d.c.state).where(named).order_by(d.c.id)
+    return locked_on(True, ordered).cte("in_order").prefix_with("MATERIALIZED")
+
+
 def lock_deliveries(session: Session, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, str]:
     """Lock these delivery rows (FOR NO KEY UPDATE), always in id order (PostgreSQL), and
     return their states as of the lock.
@@ -348,16 +363,13 @@ def _moving_prebuilt(postgres: bool, returning: tuple[str, ...]) -> Update:
     anew on every execution, so its cache key (~0.4 ms for this statement) was computed
     again each time; a Core statement keeps the memoized one.
 
-    On PostgreSQL the rows are locked by primary key in id order first (a materialized CTE)
-    and the expected state is checked on them as locked, not on the table: with a state
-    condition of its own, a planner whose statistics predated a backlog (nothing queued)
-    read the partial index of every queued row to withdraw a few of them, a whole audience
-    while a broadcast is being sent (test_batch_plans)."""
+    On PostgreSQL the expected state is checked on the rows as locked
+    (deliveries_locked_in_id_order): on the table, withdrawing a few queued pushes read the
+    partial index of every queued row, a whole audience while a broadcast is being sent
+    (test_batch_plans)."""
     t = cast(Table, Delivery.__table__)
     if postgres:
-        ordered = select(t.c.id, t.c.state).where(among_param(t.c.id, "ids", True))
-        in_order = locked_on(True, ordered.order_by(t.c.id)).cte("in_order")
-        in_order = in_order.prefix_with("MATERIALIZED")
+        in_order = deliveries_locked_in_id_order(among_param(t.c.id, "ids", True))
         picked = (t.c.id == in_order.c.id) & among_param(in_order.c.state, "expected", True)
     else:
         picked = among_param(t.c.id, "ids", False) & among_param(t.c.state, "expected", False)
