@@ -19,7 +19,7 @@ from notifier.metrics import OUTCOMES
 from notifier.store import repo
 from notifier.store.claims import PushDelivery
 from notifier.store.models import Delivery
-from notifier.store.repo import EventRow
+from notifier.store.repo import AttemptRow, EventRow
 
 # A claimed delivery: an ORM object (SMS) or a plain row (push); the record reads the same
 # columns of either.
@@ -48,16 +48,16 @@ def _label_of(status_code: int | None, error_code: str | None, detail: str | Non
     return " ".join(str(x) for x in (status_code, error_code, detail) if x)
 
 
-def _attempt_row(delivery: Claimed, outcome: Outcome) -> dict[str, Any]:
-    return {
-        "delivery_id": delivery.id,
-        "number": delivery.attempts,
-        "outcome": outcome.kind.value,
-        "status_code": outcome.status_code,
-        "error_code": outcome.error_code,
-        "detail": outcome.detail,
-        "provider_ref": outcome.provider_ref,
-    }
+def _attempt_row(delivery: Claimed, outcome: Outcome) -> AttemptRow:
+    return AttemptRow(
+        delivery.id,
+        delivery.attempts,
+        outcome.kind.value,
+        outcome.status_code,
+        outcome.error_code,
+        outcome.detail,
+        outcome.provider_ref,
+    )
 
 
 def record_outcomes(

@@ -102,19 +102,33 @@ def event_values(rows: Iterable[EventRow], at: datetime) -> list[dict[str, Any]]
     return [dict(zip(_EVENT_NAMES, values, strict=True)) for values in _event_tuples(rows, at)]
 
 
-def add_attempts(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
-    if rows:
-        insert_rows(session, Attempt, attempt_values(rows))
+class AttemptRow(NamedTuple):
+    """One provider answer to write (a tuple: a push batch makes one per delivery)."""
+
+    delivery_id: uuid.UUID
+    number: int
+    outcome: str
+    status_code: int | None
+    error_code: str | None
+    detail: str | None
+    provider_ref: str | None
 
 
-def attempt_values(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    now = utcnow()
-    return [{"created_at": now, **r} for r in rows]
+_ATTEMPT_NAMES = (*AttemptRow._fields, "created_at")
+
+
+def add_attempts(session: Session, rows: Sequence[AttemptRow], at: datetime) -> None:
+    insert_values(session, Attempt, _ATTEMPT_NAMES, [(*r, at) for r in rows])
+
+
+def attempt_values(rows: Sequence[AttemptRow], at: datetime) -> list[dict[str, Any]]:
+    """Attempt rows as dicts, for the few-row statement (together.insert_together)."""
+    return [dict(zip(_ATTEMPT_NAMES, (*r, at), strict=True)) for r in rows]
 
 
 def add_attempts_and_events(
     session: Session,
-    attempts: Sequence[Mapping[str, Any]],
+    attempts: Sequence[AttemptRow],
     events: Sequence[EventRow],
     at: datetime,
 ) -> None:
@@ -123,10 +137,10 @@ def add_attempts_and_events(
     waiting for); a batch's hundreds go by COPY, one per table."""
     few = max(len(attempts), len(events)) < bulk.COPY_FROM_ROWS
     if not (few and is_postgres(session)):
-        add_attempts(session, attempts)
+        add_attempts(session, attempts, at)
         add_events(session, events, at)
         return
-    writes = [(_ATTEMPTS, attempt_values(attempts)), (_EVENTS, event_values(events, at))]
+    writes = [(_ATTEMPTS, attempt_values(attempts, at)), (_EVENTS, event_values(events, at))]
     insert_together(session, writes)
 
 
