@@ -637,20 +637,25 @@ def finish_messages(
 def overdue_messages(session: Session, now: datetime, limit: int) -> list[uuid.UUID]:
     """Messages past their receipt deadline that still hold something the deadline decides:
     a push sent but not acknowledged, or an SMS held in standby."""
+    # One look per due message at its deliveries, as a scalar subquery: an EXISTS becomes a
+    # join the planner may start from the deliveries, and with statistics that think nothing
+    # is sent (taken while a broadcast's pushes were queued) it read every delivery of the
+    # table per check, ~100 ms every 0.1 s slot at 300,000 recipients. LIMIT 1 keeps it one.
     waiting = (
         select(Delivery.id)
         .where(
             Delivery.message_id == Message.id,
             Delivery.state.in_(["sent", "standby"]),
         )
-        .exists()
+        .limit(1)
+        .scalar_subquery()
     )
     return list(
         session.scalars(
             select(Message.id)
             # A literal state, so that a generic plan still matches the partial index.
             .where(Message.state == literal_column("'accepted'"), Message.receipt_due_at < now)
-            .where(waiting)
+            .where(waiting.is_not(None))
             .order_by(Message.receipt_due_at)
             .limit(limit)
         )
@@ -672,13 +677,17 @@ def unfinished_messages(
     reached `older_than` and starts over). Bounded because a broadcast keeps up to a million
     messages accepted for minutes, every one of them with an open delivery: one lookup of
     them all cost the database ~300 ms a sweep to find none."""
+    # A look per message at its deliveries (a scalar subquery, as in overdue_messages): as an
+    # EXISTS, with statistics that made open deliveries look rare, the planner hashed all of
+    # them once per sweep instead (~240 ms a sweep at 300,000 recipients, growing with them).
     open_delivery = (
         select(Delivery.id)
         .where(Delivery.message_id == Message.id, Delivery.state.not_in(list(DELIVERY_FINAL)))
-        .exists()
+        .limit(1)
+        .scalar_subquery()
     )
     stmt = (
-        select(Message.created_at, Message.id, ~open_delivery)
+        select(Message.created_at, Message.id, open_delivery.is_(None))
         .where(Message.state == "accepted", Message.created_at < older_than)
         .order_by(Message.created_at, Message.id)
         .limit(scan)
