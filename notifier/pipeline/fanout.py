@@ -124,7 +124,8 @@ def fan_out_chunk(broadcast_id: uuid.UUID, size: int = CHUNK) -> Chunk:
         if not users:
             b.state, b.completed_at, b.updated_at = ENQUEUED, now, now
             return Chunk([], [], False, True)
-        messages, deliveries = _rows(b, audience.devices_of(session, segment, users))
+        targets = audience.devices_of(session, segment, b.cursor, users[-1])
+        messages, deliveries = _rows(b, targets)
         if messages.values:
             # No "accepted" event rows: a broadcast message's row records its acceptance (its
             # created_at and broadcast_id), and the timeline shows it from there

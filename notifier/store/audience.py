@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from sqlalchemy import Select, func, select
@@ -12,15 +11,18 @@ from sqlalchemy.orm import Session
 
 from notifier.domain.segments import Segment
 from notifier.store.models import Device, UserTag
-from notifier.store.sql import among
 
 
-def _devices_where(segment: Segment, after: str | None = None) -> list[Any]:
+def _devices_where(
+    segment: Segment, after: str | None = None, last: str | None = None
+) -> list[Any]:
     """The conditions the database can check on a device row (versions are checked after);
-    with `after`, only users past it."""
+    with `after`, only users past it; with `last`, only users up to it."""
     where: list[Any] = [Device.state == "active"]
     if after is not None:
         where.append(Device.user_id > after)
+    if last is not None:
+        where.append(Device.user_id <= last)
     if segment.user_ids:
         where.append(Device.user_id.in_(segment.user_ids))
     if segment.platform:
@@ -37,6 +39,8 @@ def _devices_where(segment: Segment, after: str | None = None) -> list[Any]:
             # its first user on every chunk (a million-user walk cost 88 ms per chunk, half the
             # database's time in the broadcast, and grew with every chunk).
             tagged = tagged.where(UserTag.user_id > after)
+        if last is not None:
+            tagged = tagged.where(UserTag.user_id <= last)
         where.append(tagged.exists())
     return where
 
@@ -64,16 +68,27 @@ class Target(NamedTuple):
     token: str
 
 
-def devices_of(session: Session, segment: Segment, users: Sequence[str]) -> dict[str, list[Target]]:
-    """The segment's devices of these users, per user (versions checked here)."""
-    columns = (Device.id, Device.platform, Device.token, Device.user_id, Device.locale)
-    stmt = select(*columns, Device.app_version).where(
-        among(session, Device.user_id, users), *_devices_where(segment)
-    )
+def devices_of(
+    session: Session, segment: Segment, after: str | None, last: str
+) -> dict[str, list[Target]]:
+    """The segment's devices of the walk's next chunk, per user (versions checked here): the
+    users past `after` up to `last`, the last of those next_users returned.
+
+    Read by that range of user ids, not by the chunk's list of them: with 5,000 ids in an
+    `= ANY` the planner read the whole devices and user_tags tables per chunk at 300,000
+    recipients (a parallel hash join, ~80 ms a chunk); a range is costed from the index."""
     found: dict[str, list[Target]] = defaultdict(list)
     # Each row unpacked as the tuple it is: a Row's attribute reads cost ~2 µs a device.
-    rows = session.execute(stmt.order_by(Device.user_id, Device.created_at))
+    rows = session.execute(devices_query(segment, after, last))
     for device_id, platform, token, user_id, locale, app_version in rows:
         if segment.admits(platform, locale, app_version):
             found[user_id].append(Target(device_id, platform, token))
     return found
+
+
+def devices_query(
+    segment: Segment, after: str | None, last: str
+) -> Select[uuid.UUID, str, str, str, str | None, str | None]:
+    columns = (Device.id, Device.platform, Device.token, Device.user_id, Device.locale)
+    stmt = select(*columns, Device.app_version).where(*_devices_where(segment, after, last))
+    return stmt.order_by(Device.user_id, Device.created_at)
