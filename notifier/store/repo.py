@@ -28,6 +28,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.selectable import ScalarSelect
 
 from notifier.domain.states import DELIVERY_FINAL
 from notifier.store import bulk, direct
@@ -634,22 +635,23 @@ def finish_messages(
     return [row[0] for row in direct.rows(session, _FINISH_MESSAGES(session), params)]
 
 
+def _a_delivery_of_the_message(condition: ColumnElement[bool]) -> ScalarSelect[uuid.UUID]:
+    """One of the outer message's deliveries meeting `condition`, NULL when none does: one
+    index probe per message. As an EXISTS the planner may turn the check into a join or a
+    hashed subplan that starts from the deliveries and reads all of them that meet the
+    condition, which statistics can make look few; a scalar subquery with LIMIT 1 stays a
+    probe per message."""
+    found = select(Delivery.id).where(Delivery.message_id == Message.id, condition)
+    return found.limit(1).scalar_subquery()
+
+
 def overdue_messages(session: Session, now: datetime, limit: int) -> list[uuid.UUID]:
     """Messages past their receipt deadline that still hold something the deadline decides:
     a push sent but not acknowledged, or an SMS held in standby."""
-    # One look per due message at its deliveries, as a scalar subquery: an EXISTS becomes a
-    # join the planner may start from the deliveries, and with statistics that think nothing
-    # is sent (taken while a broadcast's pushes were queued) it read every delivery of the
-    # table per check, ~100 ms every 0.1 s slot at 300,000 recipients. LIMIT 1 keeps it one.
-    waiting = (
-        select(Delivery.id)
-        .where(
-            Delivery.message_id == Message.id,
-            Delivery.state.in_(["sent", "standby"]),
-        )
-        .limit(1)
-        .scalar_subquery()
-    )
+    # With an EXISTS, statistics that thought nothing sent (taken while a broadcast's pushes
+    # were queued) read every delivery of the table per check, ~100 ms every 0.1 s slot at
+    # 300,000 recipients.
+    waiting = _a_delivery_of_the_message(Delivery.state.in_(["sent", "standby"]))
     return list(
         session.scalars(
             select(Message.id)
@@ -677,15 +679,9 @@ def unfinished_messages(
     reached `older_than` and starts over). Bounded because a broadcast keeps up to a million
     messages accepted for minutes, every one of them with an open delivery: one lookup of
     them all cost the database ~300 ms a sweep to find none."""
-    # A look per message at its deliveries (a scalar subquery, as in overdue_messages): as an
-    # EXISTS, with statistics that made open deliveries look rare, the planner hashed all of
-    # them once per sweep instead (~240 ms a sweep at 300,000 recipients, growing with them).
-    open_delivery = (
-        select(Delivery.id)
-        .where(Delivery.message_id == Message.id, Delivery.state.not_in(list(DELIVERY_FINAL)))
-        .limit(1)
-        .scalar_subquery()
-    )
+    # With an EXISTS, statistics that made open deliveries look rare hashed all of them once
+    # per sweep (~240 ms a sweep at 300,000 recipients, growing with them).
+    open_delivery = _a_delivery_of_the_message(Delivery.state.not_in(list(DELIVERY_FINAL)))
     stmt = (
         select(Message.created_at, Message.id, open_delivery.is_(None))
         .where(Message.state == "accepted", Message.created_at < older_than)
