@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 
 from notifier.mock.config import MockConfig
@@ -18,6 +20,22 @@ def test_the_recorder_keeps_the_latest_requests_and_counts_all():
     assert recorder.total == 5
     assert recorder.forget() == 3
     assert (recorder.total, recorder.query(None, None)) == (0, [])
+
+
+def test_a_record_reads_back_as_received_and_is_nothing_the_collector_walks():
+    recorder = Recorder(keep=10)
+    payload = {"aps": {"alert": {"title": "Hi", "body": "é ✓"}}, "nid": "d-1", "n": [1, 2.5]}
+    recorder.add(token="t", status=200, payload=payload, headers={"apns-id": "a"}, none=None)
+    [record] = recorder.query("token", "t")
+    assert isinstance(record.pop("received_at"), float)
+    assert record == {
+        "token": "t",
+        "status": 200,
+        "payload": payload,
+        "headers": {"apns-id": "a"},
+        "none": None,
+    }
+    assert not any(gc.is_tracked(kept) for kept in recorder.items)
 
 
 def test_how_many_to_keep_is_a_positive_whole_number(monkeypatch):
