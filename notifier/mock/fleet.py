@@ -76,7 +76,9 @@ class Recorder:
         return dropped
 
     def query(self, key: str | None, value: str | None) -> list[dict[str, Any]]:
-        records = [json.loads(text) for text in self.items]
+        # The admin route reads from a worker thread while the event loop keeps adding:
+        # list() copies the deque in one step; decoding while iterating it would not.
+        records = [json.loads(text) for text in list(self.items)]
         if key is None:
             return records
         return [i for i in records if str(i.get(key)) == value]

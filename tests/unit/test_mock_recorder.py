@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import json
 
 import pytest
 
@@ -47,3 +48,19 @@ def test_how_many_to_keep_is_a_positive_whole_number(monkeypatch):
         monkeypatch.setenv("NOTIFIER_MOCK_KEEP_RECEIVED", bad)
         with pytest.raises(ValueError, match="NOTIFIER_MOCK_KEEP_RECEIVED must be a whole"):
             MockConfig.from_env()
+
+
+def test_a_request_received_while_the_records_are_read_does_not_break_the_read(monkeypatch):
+    recorder = Recorder(keep=10)
+    recorder.add(token="t0")
+    recorder.add(token="t1")
+    decode = json.loads
+
+    def arriving(text: str) -> object:  # the event loop adds a record mid-read
+        if recorder.total == 2:
+            recorder.add(token="t2")
+        return decode(text)
+
+    monkeypatch.setattr("notifier.mock.fleet.json.loads", arriving)
+    assert [r["token"] for r in recorder.query(None, None)] == ["t0", "t1"]
+    assert recorder.total == 3
