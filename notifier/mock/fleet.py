@@ -58,7 +58,7 @@ class Recorder:
     garbage collector's sight: a mock's young collection walked every record kept since the
     last one, and each older collection all of them (40-60 ms, every request in flight
     stalled behind it, in the middle of the latencies the bench measures). A string is no
-    container. It is also a third of the size (~1.8 KB a record as dicts)."""
+    container. It is smaller too: ~0.5 KB an APNs record against ~1.3 KB as dicts (tracemalloc)."""
 
     def __init__(self, keep: int) -> None:
         self.items: deque[str] = deque(maxlen=keep)
