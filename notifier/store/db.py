@@ -51,13 +51,24 @@ def name_connections(role: str) -> None:
     _role = f"notifier {role}"[:63]  # PostgreSQL keeps 63 bytes of it
 
 
+# Every session in UTC, whatever the server's default: notifier stores and answers UTC, and a
+# timestamp read straight through the driver (store.direct) comes back in the session's zone.
+# In UTC psycopg hands out datetimes on datetime.UTC; under the server default here
+# ("Etc/UTC") it converts each one through zoneinfo (0.28 against 0.09 µs a value, and the
+# comparisons and offsets after it cost more too).
+SESSION_OPTIONS = "-c TimeZone=UTC"
+
+
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30})
         _configure_sqlite(engine)
         return engine
     engine = create_engine(
-        url, pool_size=5, max_overflow=5, connect_args={"application_name": _role}
+        url,
+        pool_size=5,
+        max_overflow=5,
+        connect_args={"application_name": _role, "options": SESSION_OPTIONS},
     )
     _ping_when_idle(engine)
     return engine

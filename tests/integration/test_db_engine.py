@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC
 
 import psycopg
 import pytest
@@ -63,3 +64,21 @@ def test_connections_carry_the_name_of_the_process_type(
     finally:
         engine.dispose()
     assert name == "notifier worker push_bulk"
+
+
+def test_timestamps_come_back_in_utc_whatever_the_servers_zone(pg_url: str) -> None:
+    with psycopg.connect(pg_url.replace("+psycopg", ""), autocommit=True) as admin:
+        name = admin.execute("SELECT current_database()").fetchone()
+        assert name is not None
+        admin.execute(f"ALTER DATABASE \"{name[0]}\" SET TimeZone = 'Asia/Kolkata'")
+    engine = db.make_engine(pg_url)
+    try:
+        with engine.connect() as conn:
+            raw = conn.connection.driver_connection
+            assert raw is not None
+            value = raw.execute("SELECT timestamptz '2026-01-02 03:04:05+00'").fetchone()
+    finally:
+        engine.dispose()
+    assert value is not None
+    assert value[0].tzinfo is UTC  # not the server's zone, not a zoneinfo "UTC"
+    assert value[0].isoformat() == "2026-01-02T03:04:05+00:00"
