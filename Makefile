@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test check lint fmt typecheck unit integration e2e scenarios bench clean all
+.PHONY: install demo test check lint fmt typecheck unit integration e2e scenarios bench stages clean all
 
 all: test
 
@@ -52,6 +52,10 @@ scenarios: install
 N ?= 20000
 bench: install
 	$(BIN)/python -m bench.run --n $(N)
+
+# Each stage of a broadcast alone in one process (fan-out, push, acks): CPU per delivery, in turns.
+stages: install
+	$(BIN)/python -m bench.stages
 
 # The whole suite, as CI runs it: lint, types, unit, integration, e2e.
 test: lint typecheck unit integration e2e

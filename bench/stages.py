@@ -1,0 +1,150 @@
+"""Each stage of a broadcast on its own, in this process: the CPU it costs per delivery here
+and in the database, without the rest of the system running beside it.
+
+`python -m bench.run` measures C with every process of the system sharing the two cores, and
+this box's speed drifts by tens of per cent within minutes: a change of a few µs to one
+stage is lost in that. Here each stage runs alone, one after the other, on the same rows:
+
+- fanout: the broadcast's chunks written and published (pipeline.fanout);
+- push: batches of NOTIFIER_PUSH_CONCURRENCY claimed, sent to the mock APNs / FCM over the
+  real transport, and recorded (pipeline.push.send_push, as a push_bulk task runs it);
+- acks: every push acknowledged by its device, 200 receipts a request and five requests a
+  transaction, as the API's group commit records them (pipeline.ingest.record_ack_groups).
+
+The mocks run as in the bench, their devices `offline` so no ack reaches the API: the acks
+stage records them itself. Python's CPU is this process's; the database's is the CPU of
+the server processes serving this database's connections (read from /proc). Compare a
+change by running before and after in turns (`--rounds`), not one run each.
+
+    python -m bench.stages [--n 20000] [--rounds 3] [--profile push]
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import pstats
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import text
+
+from bench import load, procs
+from bench.run import seed_audience
+from config.settings import get_settings
+from notifier import heap, producer
+from notifier.demo.stack import Stack
+from notifier.pipeline import fanout, ingest, push
+from notifier.store.db import get_engine
+from tests.services import REDIS_URL, fresh_pg_database, fresh_redis_prefix
+
+ACKS_PER_REQUEST, REQUESTS_PER_TRANSACTION = 200, 5
+
+
+def database_cpu() -> float:
+    """CPU seconds so far of the server processes of this database's connections."""
+    with get_engine().connect() as conn:
+        pids = conn.execute(
+            text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+        ).scalars()
+        return procs.cpu_seconds(list(pids))
+
+
+def measured(name: str, n: int, run: Callable[[], None], profile: str | None) -> dict[str, float]:
+    """µs per delivery of Python and of the database for one stage."""
+    db, cpu = database_cpu(), time.process_time()
+    if profile == name:
+        profiler = cProfile.Profile()
+        profiler.runcall(run)
+        pstats.Stats(profiler, stream=sys.stderr).sort_stats("tottime").print_stats(30)
+    else:
+        run()
+    cpu, db = time.process_time() - cpu, database_cpu() - db
+    return {"python": cpu / n * 1e6, "database": db / n * 1e6}
+
+
+def one_round(n: int, round_no: int, profile: str | None) -> dict[str, dict[str, float]]:
+    tag = f"r{round_no}"
+    seed_audience(n, tag)
+    broadcast_id = producer.send_broadcast({"tags": [tag]}, {"title": "Stages", "body": tag})
+    ids: list[uuid.UUID] = []
+
+    def fan_out() -> None:
+        while True:
+            chunk = fanout.fan_out_chunk(broadcast_id)
+            fanout.publish_chunk(chunk)
+            ids.extend(chunk.deliveries)
+            if chunk.finished:
+                return
+
+    size = max(1, get_settings().push_concurrency)
+
+    def send() -> None:
+        for start in range(0, len(ids), size):
+            push.send_push(ids[start : start + size], lane="push_bulk")
+
+    def acknowledge() -> None:
+        per_transaction = ACKS_PER_REQUEST * REQUESTS_PER_TRANSACTION
+        for start in range(0, len(ids), per_transaction):
+            part = ids[start : start + per_transaction]
+            step = ACKS_PER_REQUEST
+            requests = [part[r : r + step] for r in range(0, len(part), step)]
+            ingest.record_ack_groups([([(i, "received") for i in r], None) for r in requests])
+
+    stages = (("fanout", fan_out), ("push", send), ("acks", acknowledge))
+    return {name: measured(name, n, run, profile) for name, run in stages}
+
+
+def bare_client(stack: Stack, n: int) -> float:
+    """F as the bench measures it, now: CPU µs per request of the bare client loop against
+    the same mock APNs (the floor under the push stage's transport share)."""
+    env = stack.env
+    creds = load.credentials(
+        env["NOTIFIER_APNS_KEY_FILE"],
+        env["NOTIFIER_APNS_KEY_ID"],
+        env["NOTIFIER_APNS_TEAM_ID"],
+        env["NOTIFIER_APNS_TOPIC"],
+    )
+    cpu, answered = load.client_cpu(stack.url("apns"), creds, n, get_settings().push_concurrency, 1)
+    return cpu / max(answered, 1) * 1e6
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--n", type=int, default=20000, help="recipients per round")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--profile", choices=("fanout", "push", "acks"))
+    parser.add_argument("--home", default="var/bench-stages")
+    args = parser.parse_args(argv)
+    home = Path(args.home) / datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    with fresh_pg_database() as db_url, fresh_redis_prefix() as prefix:
+        overrides = {
+            "NOTIFIER_DATABASE_URL": db_url,
+            "NOTIFIER_BROKER_URL": REDIS_URL,
+            "NOTIFIER_BROKER_KEY_PREFIX": prefix,
+            "NOTIFIER_MOCK_DEFAULT_BEHAVIOUR": "offline",
+        }
+        with Stack(home, overrides, workers=()) as stack:
+            from notifier.demo.run import seed_catalogue
+
+            seed_catalogue()
+            heap.settle()  # as a worker process does once it has started
+            rounds = []
+            for r in range(args.rounds):
+                rounds.append(one_round(args.n, r, args.profile))
+                rounds[-1]["bare client (F)"] = {"python": bare_client(stack, 10000)}
+    print(f"\nnotifier stages, {datetime.now(UTC):%Y-%m-%d}, N = {args.n:,} per round\n")
+    print("| stage | python µs per delivery | database µs per delivery |\n|---|---|---|")
+    for name in rounds[0]:
+        py = " / ".join(f"{r[name]['python']:.1f}" for r in rounds)
+        db = " / ".join(f"{r[name].get('database', 0.0):.1f}" for r in rounds)
+        print(f"| {name} | {py} | {db} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
