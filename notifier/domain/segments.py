@@ -56,6 +56,12 @@ class Segment:
         return True
 
 
+def _locale(tag: str | None) -> str | None:
+    """A locale prefix as devices' locales are compared: lower case, `-` for `_` (pt_BR and
+    pt-BR are one language tag; and in SQL's LIKE an `_` would match any character)."""
+    return tag.lower().replace("_", "-") if tag else None
+
+
 def version(text: str) -> tuple[int, ...]:
     """`2.10.1` → (2, 10, 1, 0): numeric, so 2.10 sorts after 2.9."""
     parts = tuple(int(p) for p in text.split("."))
@@ -101,8 +107,7 @@ def parse_segment(raw: object) -> Segment:
         user_ids=tuple(dict.fromkeys(user_ids)),
         tags=tags(raw["tags"], "segment.tags") if raw.get("tags") is not None else (),
         platform=platform,
-        locale=(_optional(raw, "locale", LOCALE, "a language tag, e.g. en or pt-BR") or "").lower()
-        or None,
+        locale=_locale(_optional(raw, "locale", LOCALE, "a language tag, e.g. en or pt-BR")),
         app_version_min=_optional(raw, "app_version_min", VERSION, "a version, e.g. 2.10.1"),
     )
     if segment == Segment() or (everyone and segment != Segment(everyone=True)):

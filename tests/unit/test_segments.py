@@ -48,3 +48,10 @@ def test_locale_matches_by_prefix_whatever_the_separator():
     segment = parse_segment({"locale": "en"})
     assert segment.admits("fcm", "en_US", None) and segment.admits("fcm", "en-GB", None)
     assert not segment.admits("fcm", "de-DE", None)
+
+
+def test_a_locale_asked_with_an_underscore_reaches_both_spellings():
+    segment = parse_segment({"locale": "pt_BR"})
+    assert segment.locale == "pt-br"
+    assert segment.admits("fcm", "pt_BR", None) and segment.admits("fcm", "pt-br", None)
+    assert not segment.admits("fcm", "ptXbr", None)  # no character stands for another
