@@ -26,7 +26,6 @@ import cProfile
 import pstats
 import sys
 import time
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,6 +40,7 @@ from notifier.demo.stack import Stack
 from notifier.pipeline import fanout, ingest, push
 from notifier.store.db import get_engine
 from tests.services import REDIS_URL, fresh_pg_database, fresh_redis_prefix
+from workers._ids import parse_ids
 
 ACKS_PER_REQUEST, REQUESTS_PER_TRANSACTION = 200, 5
 
@@ -71,7 +71,7 @@ def one_round(n: int, round_no: int, profile: str | None) -> dict[str, dict[str,
     tag = f"r{round_no}"
     seed_audience(n, tag)
     broadcast_id = producer.send_broadcast({"tags": [tag]}, {"title": "Stages", "body": tag})
-    ids: list[uuid.UUID] = []
+    ids: list[str] = []
 
     def fan_out() -> None:
         while True:
@@ -84,8 +84,8 @@ def one_round(n: int, round_no: int, profile: str | None) -> dict[str, dict[str,
     size = max(1, get_settings().push_concurrency)
 
     def send() -> None:
-        for start in range(0, len(ids), size):
-            push.send_push(ids[start : start + size], lane="push_bulk")
+        for start in range(0, len(ids), size):  # as the push task gets them: text, parsed
+            push.send_push(parse_ids(ids[start : start + size]), lane="push_bulk")
 
     def acknowledge() -> None:
         per_transaction = ACKS_PER_REQUEST * REQUESTS_PER_TRANSACTION
@@ -93,7 +93,8 @@ def one_round(n: int, round_no: int, profile: str | None) -> dict[str, dict[str,
             part = ids[start : start + per_transaction]
             step = ACKS_PER_REQUEST
             requests = [part[r : r + step] for r in range(0, len(part), step)]
-            ingest.record_ack_groups([([(i, "received") for i in r], None) for r in requests])
+            parsed = [ingest.parsed_acks([(i, "received") for i in r]) for r in requests]
+            ingest.record_ack_groups([(acks, None) for acks in parsed])
 
     stages = (("fanout", fan_out), ("push", send), ("acks", acknowledge))
     return {name: measured(name, n, run, profile) for name, run in stages}

@@ -13,9 +13,7 @@ from notifier.domain.segments import Segment
 from notifier.store.models import Device, UserTag
 
 
-def _devices_where(
-    segment: Segment, after: str | None = None, last: str | None = None
-) -> list[Any]:
+def devices_where(segment: Segment, after: str | None = None, last: str | None = None) -> list[Any]:
     """The conditions the database can check on a device row (versions are checked after);
     with `after`, only users past it; with `last`, only users up to it."""
     where: list[Any] = [Device.state == "active"]
@@ -46,7 +44,7 @@ def _devices_where(
 
 
 def count_users(session: Session, segment: Segment) -> int:
-    stmt = select(func.count(func.distinct(Device.user_id))).where(*_devices_where(segment))
+    stmt = select(func.count(func.distinct(Device.user_id))).where(*devices_where(segment))
     return int(session.scalar(stmt) or 0)
 
 
@@ -56,7 +54,7 @@ def next_users(session: Session, segment: Segment, after: str | None, limit: int
 
 
 def next_users_query(segment: Segment, after: str | None, limit: int) -> Select[str]:
-    stmt = select(Device.user_id).where(*_devices_where(segment, after)).distinct()
+    stmt = select(Device.user_id).where(*devices_where(segment, after)).distinct()
     return stmt.order_by(Device.user_id).limit(limit)
 
 
@@ -90,5 +88,5 @@ def devices_query(
     segment: Segment, after: str | None, last: str
 ) -> Select[uuid.UUID, str, str, str, str | None, str | None]:
     columns = (Device.id, Device.platform, Device.token, Device.user_id, Device.locale)
-    stmt = select(*columns, Device.app_version).where(*_devices_where(segment, after, last))
+    stmt = select(*columns, Device.app_version).where(*devices_where(segment, after, last))
     return stmt.order_by(Device.user_id, Device.created_at)

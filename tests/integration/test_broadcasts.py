@@ -205,3 +205,70 @@ def test_a_chunk_s_devices_are_read_by_its_range_of_users(pg):
     assert users == [f"u{i:05d}" for i in range(901, 1050) if i % 3 == 0]
     assert _scanned(plan, "devices") <= 150  # the users from u00901 to u01049
     assert _scanned(plan, "user_tags") <= 150
+
+
+def _written(broadcast_id: uuid.UUID) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """A broadcast's messages and deliveries as the values they were written with, less what
+    differs between two broadcasts anyway (ids, clocks, the broadcast id)."""
+    with transaction() as s:
+        messages = s.execute(
+            select(*(c for c in Message.__table__.c if c.key not in _OWN_MESSAGE))
+            .where(Message.broadcast_id == broadcast_id)
+            .order_by(Message.user_id)
+        ).all()
+        deliveries = s.execute(
+            select(Message.user_id, *(c for c in Delivery.__table__.c if c.key not in _OWN))
+            .join(Message, Message.id == Delivery.message_id)
+            .where(Message.broadcast_id == broadcast_id)
+            .order_by(Message.user_id, Delivery.device_id)
+        ).all()
+    return [tuple(r) for r in messages], [tuple(r) for r in deliveries]
+
+
+_OWN = {"id", "message_id", "created_at", "updated_at"}
+_OWN_MESSAGE = _OWN | {"broadcast_id", "expires_at"}
+
+
+def test_postgresql_writes_a_chunk_itself_with_the_values_the_python_path_writes(
+    pg: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL a chunk's rows are made by one INSERT … SELECT (store.fan_out_rows); a
+    segment with a minimum app version still goes through Python. Both write the same rows:
+    one message per user, one delivery per device (a second device for some users here)."""
+    seed()
+    now = utcnow()
+    extra = [
+        {"id": uuid.uuid4(), "user_id": f"u{i:05d}", "platform": "fcm", "token": f"second-{i}",
+         "state": "active", "app_version": "3.0", "locale": "en", "created_at": now,
+         "updated_at": now}
+        for i in range(0, 300, 9)
+    ]  # fmt: skip
+    with transaction() as s:
+        s.execute(insert(Device), extra)
+    from notifier.store import fan_out_rows
+
+    chunks_in_sql: list[str] = []
+    insert_chunk = fan_out_rows.insert_chunk
+
+    def counted(*args: Any) -> tuple[list[str], list[str]]:
+        chunks_in_sql.append(args[3])  # the chunk's last user
+        return insert_chunk(*args)
+
+    monkeypatch.setattr(fan_out_rows, "insert_chunk", counted)
+    payload = {"title": "Sale", "body": "20 % off", "data": {"k": "v"}, "collapse_id": "sale"}
+    in_sql = producer.send_broadcast({"tags": ["vip"]}, payload)
+    in_python = producer.send_broadcast({"tags": ["vip"], "app_version_min": "0"}, payload)
+    first = fanout.fan_out_chunk(in_sql, size=150)
+    assert fanout.fan_out(in_sql)
+    assert chunks_in_sql == ["u00447", f"u{N - 3:05d}"]  # 150, then the other 250 in one chunk
+    assert fanout.fan_out(in_python)
+    assert len(chunks_in_sql) == 2  # a minimum app version is checked in Python
+    assert _written(in_sql) == _written(in_python)
+    messages, deliveries = _written(in_sql)
+    assert len(messages) == N // 3 and len(deliveries) == N // 3 + len(extra)
+    assert len(first.messages) == 150 and len(first.deliveries) == 150 + len(extra)
+    ids = [uuid.UUID(i) for i in first.deliveries]
+    assert {i.version for i in ids} == {7}  # time-ordered, as notifier.store.ids makes them
+    with transaction() as s:
+        stored = s.scalars(select(Delivery.id).where(Delivery.id.in_(ids))).all()
+    assert len(stored) == len(ids)
