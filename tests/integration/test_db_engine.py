@@ -66,7 +66,7 @@ def test_connections_carry_the_name_of_the_process_type(
     assert name == "notifier worker push_bulk"
 
 
-def test_timestamps_come_back_in_utc_whatever_the_servers_zone(pg_url: str) -> None:
+def test_sessions_run_in_utc_whatever_the_servers_zone_and_without_jit(pg_url: str) -> None:
     with psycopg.connect(pg_url.replace("+psycopg", ""), autocommit=True) as admin:
         name = admin.execute("SELECT current_database()").fetchone()
         assert name is not None
@@ -77,8 +77,23 @@ def test_timestamps_come_back_in_utc_whatever_the_servers_zone(pg_url: str) -> N
             raw = conn.connection.driver_connection
             assert raw is not None
             value = raw.execute("SELECT timestamptz '2026-01-02 03:04:05+00'").fetchone()
+            jit = raw.execute("SHOW jit").fetchone()
     finally:
         engine.dispose()
     assert value is not None
     assert value[0].tzinfo is UTC  # not the server's zone, not a zoneinfo "UTC"
     assert value[0].isoformat() == "2026-01-02T03:04:05+00:00"
+    assert jit == ("off",)  # short statements only: compiling them costs more than it saves
+
+
+def test_options_given_in_the_url_are_kept_beside_notifier_s_own(pg_url: str) -> None:
+    engine = db.make_engine(f"{pg_url}?options=-c%20statement_timeout%3D1234")
+    try:
+        with engine.connect() as conn:
+            raw = conn.connection.driver_connection
+            assert raw is not None
+            names = ("statement_timeout", "jit")
+            shown = [raw.execute(f"SHOW {name}").fetchone() for name in names]
+    finally:
+        engine.dispose()
+    assert shown == [("1234ms",), ("off",)]
