@@ -149,6 +149,11 @@ def fan_out_chunk(broadcast_id: uuid.UUID, size: int = CHUNK) -> Chunk:
         if b is None or b.state != FANNING_OUT:
             return Chunk([], [], False, True)
         segment = parse_segment(b.segment)
+        if b.cursor is None:
+            # The first chunk is one push batch: the pushes start once it commits, while the
+            # rest of the audience is still being written (a chunk of 5,000 took 0.1-0.4 s
+            # under load, and the push workers idled through all of it).
+            size = min(size, max(1, get_settings().push_concurrency))
         users = audience.next_users(session, segment, b.cursor, size)
         now = repo.utcnow()
         if not users:

@@ -272,3 +272,14 @@ def test_postgresql_writes_a_chunk_itself_with_the_values_the_python_path_writes
     with transaction() as s:
         stored = s.scalars(select(Delivery.id).where(Delivery.id.in_(ids))).all()
     assert len(stored) == len(ids)
+
+
+def test_the_first_chunk_is_one_push_batch_so_the_pushes_start_early(audience, env):
+    env.setenv("NOTIFIER_PUSH_CONCURRENCY", "100")
+    get_settings.cache_clear()
+    broadcast_id = producer.send_broadcast({"all": True}, {"body": "hello"})
+    first = fanout.fan_out_chunk(broadcast_id)
+    second = fanout.fan_out_chunk(broadcast_id)
+    assert (len(first.messages), len(second.messages)) == (100, N - 100)
+    fanout.publish_chunk(first)
+    assert len(list(get_settings().broker_folder.glob("*.push_bulk.msg"))) == 1
