@@ -63,10 +63,16 @@ def insert_chunk(
         .subquery("devices")
     )
     message_id = func.first_value(devices.c.own_id).over(partition_by=devices.c.user_id)
-    targets = select(
-        *(devices.c[k] for k in ("id", "platform", "token", "user_id", "created_at")),
-        message_id.label("message_id"),
-    ).cte("targets")
+    # Materialized, said outright: both inserts must read the same ids (PostgreSQL does so
+    # for a CTE read twice or holding a volatile call, and is told so anyway).
+    targets = (
+        select(
+            *(devices.c[k] for k in ("id", "platform", "token", "user_id", "created_at")),
+            message_id.label("message_id"),
+        )
+        .cte("targets")
+        .prefix_with("MATERIALIZED")
+    )
     one_per_user = (
         select(targets.c.message_id, targets.c.user_id, *_values(_MESSAGES, message_values))
         .ext(distinct_on(targets.c.user_id))
