@@ -6,6 +6,7 @@ from __future__ import annotations
 import multiprocessing
 import secrets
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from notifier.providers.apns import ApnsCredentials, ProviderToken
@@ -41,6 +42,16 @@ def _run(url: str, creds: ApnsCredentials, n: int, concurrency: int) -> tuple[fl
 
 def credentials(key_file: str, key_id: str, team_id: str, topic: str) -> ApnsCredentials:
     return ApnsCredentials(Path(key_file).read_text(), key_id, team_id, topic)
+
+
+def stack_credentials(env: Mapping[str, str]) -> ApnsCredentials:
+    """The APNs credentials a running stack's environment names (demo.stack.Stack.env)."""
+    return credentials(
+        env["NOTIFIER_APNS_KEY_FILE"],
+        env["NOTIFIER_APNS_KEY_ID"],
+        env["NOTIFIER_APNS_TEAM_ID"],
+        env["NOTIFIER_APNS_TOPIC"],
+    )
 
 
 def client_cpu(

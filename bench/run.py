@@ -113,12 +113,22 @@ def vacuuming() -> Iterator[None]:
 
 
 @contextmanager
-def system(home: Path) -> Iterator[Stack]:
+def fresh_services() -> Iterator[dict[str, str]]:
+    """A database and a Redis key space of the run's own, as the stack's settings; both are
+    dropped afterwards."""
     with fresh_pg_database() as db_url, fresh_redis_prefix() as prefix:
-        overrides = {
+        yield {
             "NOTIFIER_DATABASE_URL": db_url,
             "NOTIFIER_BROKER_URL": REDIS_URL,
             "NOTIFIER_BROKER_KEY_PREFIX": prefix,
+        }
+
+
+@contextmanager
+def system(home: Path) -> Iterator[Stack]:
+    with fresh_services() as services:
+        overrides = {
+            **services,
             "NOTIFIER_MOCK_DEFAULT_BEHAVIOUR": "online",
             "NOTIFIER_SMS_QUIET_HOURS": "00:00-00:00",
         }
@@ -442,14 +452,8 @@ class Floors:
     R_TASKS, F_REQUESTS, F_RUNS = 2500, 10000, 3
 
     def __init__(self, stack: Stack) -> None:
-        env = stack.env
         self.url = stack.url("apns")
-        self.creds = load.credentials(
-            env["NOTIFIER_APNS_KEY_FILE"],
-            env["NOTIFIER_APNS_KEY_ID"],
-            env["NOTIFIER_APNS_TEAM_ID"],
-            env["NOTIFIER_APNS_TOPIC"],
-        )
+        self.creds = load.stack_credentials(stack.env)
         self.concurrency = get_settings().push_concurrency
         self.celery = RawCelery()
         self.r_tasks, self.r_seconds = 0, 0.0

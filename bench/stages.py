@@ -33,13 +33,12 @@ from pathlib import Path
 from sqlalchemy import text
 
 from bench import load, procs
-from bench.run import seed_audience
+from bench.run import fresh_services, seed_audience
 from config.settings import get_settings
 from notifier import heap, producer
 from notifier.demo.stack import Stack
 from notifier.pipeline import fanout, ingest, push
 from notifier.store.db import get_engine
-from tests.services import REDIS_URL, fresh_pg_database, fresh_redis_prefix
 from workers._ids import parse_ids
 
 ACKS_PER_REQUEST, REQUESTS_PER_TRANSACTION = 200, 5
@@ -81,7 +80,7 @@ def one_round(n: int, round_no: int, profile: str | None) -> dict[str, dict[str,
             if chunk.finished:
                 return
 
-    size = max(1, get_settings().push_concurrency)
+    size = fanout.batch_size()
 
     def send() -> None:
         for start in range(0, len(ids), size):  # as the push task gets them: text, parsed
@@ -103,13 +102,7 @@ def one_round(n: int, round_no: int, profile: str | None) -> dict[str, dict[str,
 def bare_client(stack: Stack, n: int) -> float:
     """F as the bench measures it, now: CPU µs per request of the bare client loop against
     the same mock APNs (the floor under the push stage's transport share)."""
-    env = stack.env
-    creds = load.credentials(
-        env["NOTIFIER_APNS_KEY_FILE"],
-        env["NOTIFIER_APNS_KEY_ID"],
-        env["NOTIFIER_APNS_TEAM_ID"],
-        env["NOTIFIER_APNS_TOPIC"],
-    )
+    creds = load.stack_credentials(stack.env)
     cpu, answered = load.client_cpu(stack.url("apns"), creds, n, get_settings().push_concurrency, 1)
     return cpu / max(answered, 1) * 1e6
 
@@ -122,13 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--home", default="var/bench-stages")
     args = parser.parse_args(argv)
     home = Path(args.home) / datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    with fresh_pg_database() as db_url, fresh_redis_prefix() as prefix:
-        overrides = {
-            "NOTIFIER_DATABASE_URL": db_url,
-            "NOTIFIER_BROKER_URL": REDIS_URL,
-            "NOTIFIER_BROKER_KEY_PREFIX": prefix,
-            "NOTIFIER_MOCK_DEFAULT_BEHAVIOUR": "offline",
-        }
+    with fresh_services() as services:
+        overrides = {**services, "NOTIFIER_MOCK_DEFAULT_BEHAVIOUR": "offline"}
         with Stack(home, overrides, workers=()) as stack:
             from notifier.demo.run import seed_catalogue
 
