@@ -16,12 +16,16 @@ stage records them itself. Python's CPU is this process's; the database's is the
 the server processes serving this database's connections (read from /proc). Compare a
 change by running before and after in turns (`--rounds`), not one run each.
 
-    python -m bench.stages [--n 20000] [--rounds 3] [--profile push]
+With `--statements`, the database's CPU of each stage is split by statement, and the WAL it
+wrote is counted (bench.statements).
+
+    python -m bench.stages [--n 20000] [--rounds 3] [--profile push] [--statements]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import pstats
 import sys
@@ -34,6 +38,7 @@ from sqlalchemy import text
 
 from bench import load, procs
 from bench.run import fresh_services, seed_audience
+from bench.statements import StatementCosts
 from config.settings import get_settings
 from notifier import heap, producer
 from notifier.demo.stack import Stack
@@ -53,8 +58,13 @@ def database_cpu() -> float:
         return procs.cpu_seconds(list(pids))
 
 
-def measured(name: str, n: int, run: Callable[[], None], profile: str | None) -> dict[str, float]:
+def measured(
+    name: str, n: int, run: Callable[[], None], profile: str | None, costs: StatementCosts | None
+) -> dict[str, float]:
     """µs per delivery of Python and of the database for one stage."""
+    if costs is not None:
+        with costs.stage_of(name):
+            return measured(name, n, run, profile, None)
     db, cpu = database_cpu(), time.process_time()
     if profile == name:
         profiler = cProfile.Profile()
@@ -66,7 +76,9 @@ def measured(name: str, n: int, run: Callable[[], None], profile: str | None) ->
     return {"python": cpu / n * 1e6, "database": db / n * 1e6}
 
 
-def one_round(n: int, round_no: int, profile: str | None) -> dict[str, dict[str, float]]:
+def one_round(
+    n: int, round_no: int, profile: str | None, costs: StatementCosts | None
+) -> dict[str, dict[str, float]]:
     tag = f"r{round_no}"
     seed_audience(n, tag)
     broadcast_id = producer.send_broadcast({"tags": [tag]}, {"title": "Stages", "body": tag})
@@ -96,7 +108,7 @@ def one_round(n: int, round_no: int, profile: str | None) -> dict[str, dict[str,
             ingest.record_ack_groups([(acks, None) for acks in parsed])
 
     stages = (("fanout", fan_out), ("push", send), ("acks", acknowledge))
-    return {name: measured(name, n, run, profile) for name, run in stages}
+    return {name: measured(name, n, run, profile, costs) for name, run in stages}
 
 
 def bare_client(stack: Stack, n: int) -> float:
@@ -112,8 +124,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=20000, help="recipients per round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--profile", choices=("fanout", "push", "acks"))
+    parser.add_argument(
+        "--statements", action="store_true", help="the database's CPU by statement, and WAL"
+    )
     parser.add_argument("--home", default="var/bench-stages")
     args = parser.parse_args(argv)
+    costs = StatementCosts() if args.statements else None
     home = Path(args.home) / datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     with fresh_services() as services:
         overrides = {**services, "NOTIFIER_MOCK_DEFAULT_BEHAVIOUR": "offline"}
@@ -124,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
             heap.settle()  # as a worker process does once it has started
             rounds = []
             for r in range(args.rounds):
-                rounds.append(one_round(args.n, r, args.profile))
+                with costs.installed() if costs else contextlib.nullcontext():
+                    rounds.append(one_round(args.n, r, args.profile, costs))
                 rounds[-1]["bare client (F)"] = {"python": bare_client(stack, 10000)}
     print(f"\nnotifier stages, {datetime.now(UTC):%Y-%m-%d}, N = {args.n:,} per round\n")
     print("| stage | python µs per delivery | database µs per delivery |\n|---|---|---|")
@@ -132,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
         py = " / ".join(f"{r[name]['python']:.1f}" for r in rounds)
         db = " / ".join(f"{r[name].get('database', 0.0):.1f}" for r in rounds)
         print(f"| {name} | {py} | {db} |")
+    if costs is not None:
+        print(f"\n{costs.table(args.n * args.rounds)}")
     return 0
 
 

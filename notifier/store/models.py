@@ -140,7 +140,9 @@ class Message(Base):
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
-    user_id: Mapped[str] = mapped_column(String(128), ForeignKey("users.id"))
+    # The user's id, unchecked: a message is written only by what read its user in the same
+    # transaction, and users are never deleted (migration 0016 says why).
+    user_id: Mapped[str] = mapped_column(String(128))
     idempotency_key: Mapped[str | None] = mapped_column(String(128))
     policy: Mapped[str] = mapped_column(String(16))
     message_class: Mapped[str] = mapped_column(String(16), server_default="transactional")

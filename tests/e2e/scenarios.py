@@ -8,8 +8,9 @@ What the figures count, from the mocks' own records and the database:
   message not final when the scenario gives up (stuck);
 - push duplicates: extra copies of one delivery id at APNs (`apns-id`) / FCM (`nid`);
 - SMS duplicates: extra submissions of one delivery id (`OutId`) at the carrier;
-- unattached: events and attempts whose message or delivery does not exist. The log tables
-  have no foreign keys (migration 0011), so every scenario checks what the keys would have.
+- unattached: events and attempts whose message or delivery does not exist, deliveries without
+  their message, messages without their user. These have no foreign keys (migrations 0011,
+  0014, 0016), so every scenario checks what the keys would have.
 """
 
 from __future__ import annotations
@@ -25,11 +26,12 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from sqlalchemy import exists, func, select
+from sqlalchemy.orm import Session
 
 from notifier import producer
 from notifier.demo.stack import Stack
 from notifier.store.db import transaction
-from notifier.store.models import Attempt, Delivery, Event, Message
+from notifier.store.models import Attempt, Delivery, Event, Message, User
 
 BURST = int(os.environ.get("NOTIFIER_SCENARIO_BURST", "300"))
 FINAL = ("delivered", "unconfirmed", "failed", "expired")
@@ -179,20 +181,23 @@ def _deliveries(ids: list[uuid.UUID]) -> list[tuple[uuid.UUID, str, str]]:
     return rows
 
 
+def _orphans(s: Session, rows: Any, key: Any, parent: Any) -> int:
+    """Rows of a table whose `key` names no row of the parent (`parent`: its id column)."""
+    return int(
+        s.scalar(select(func.count()).select_from(rows).where(~exists().where(parent == key))) or 0
+    )
+
+
 def unattached_log_rows() -> int:
-    """Events with no message and attempts with no delivery, in the whole database."""
+    """Events with no message, attempts with no delivery, deliveries with no message and
+    messages with no user, in the whole database."""
     with transaction() as s:
-        events = s.scalar(
-            select(func.count())
-            .select_from(Event)
-            .where(~exists().where(Message.id == Event.message_id))
+        return (
+            _orphans(s, Event, Event.message_id, Message.id)
+            + _orphans(s, Attempt, Attempt.delivery_id, Delivery.id)
+            + _orphans(s, Delivery, Delivery.message_id, Message.id)
+            + _orphans(s, Message, Message.user_id, User.id)
         )
-        attempts = s.scalar(
-            select(func.count())
-            .select_from(Attempt)
-            .where(~exists().where(Delivery.id == Attempt.delivery_id))
-        )
-    return int(events or 0) + int(attempts or 0)
 
 
 def _at(counter: Counter[str], ids: Iterable[uuid.UUID]) -> tuple[int, int]:
