@@ -45,7 +45,7 @@ from notifier.store.models import (
     User,
     UserTag,
 )
-from notifier.store.sql import among, among_param, ids_value, prebuilt, uuid_array
+from notifier.store.sql import among, among_param, ids_value, prebuilt, text_array, uuid_array
 from notifier.store.together import insert_together
 
 
@@ -469,6 +469,13 @@ def _each_by_id(t: Table) -> Update:
     return update(t).where(t.c.id == bindparam("_id", type_=t.c.id.type))
 
 
+_OUTCOME_TEXTS = ("state", "error_code", "error_detail", "provider_ref")
+
+
+def _iso(at: datetime | None) -> str | None:
+    return None if at is None else at.isoformat()
+
+
 def set_outcomes(session: Session, rows: Sequence[Mapping[str, Any]]) -> set[uuid.UUID]:
     """Write recorded outcomes to claimed deliveries still `sending`, in one statement, not
     one per delivery; returns the ids written (the others an ack or a report moved on first).
@@ -479,9 +486,11 @@ def set_outcomes(session: Session, rows: Sequence[Mapping[str, Any]]) -> set[uui
         return set()
     now = utcnow()
     if is_postgres(session):
-        columns = ("id", "state", "error_code", "error_detail", "provider_ref", "next_attempt_at")
-        arrays: list[Any] = [[r[c] for r in rows] for c in columns]
-        arrays[0] = uuid_array(arrays[0])
+        arrays = [
+            uuid_array([r["id"] for r in rows]),
+            *(text_array([r[c] for r in rows]) for c in _OUTCOME_TEXTS),
+            text_array([_iso(r["next_attempt_at"]) for r in rows]),
+        ]
         keys = ("ids", "states", "codes", "details", "refs", "nexts")
         params = {"now": now, **dict(zip(keys, arrays, strict=True))}
         return {row[0] for row in direct.rows(session, _SET_OUTCOMES_PG, params)}

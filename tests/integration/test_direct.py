@@ -12,7 +12,7 @@ from sqlalchemy import bindparam, exc, select, text
 from notifier.store import direct
 from notifier.store.db import transaction
 from notifier.store.models import Message, User
-from notifier.store.sql import among_param, ids_value, prebuilt
+from notifier.store.sql import among_param, ids_value, prebuilt, text_array
 
 _MESSAGES = prebuilt(
     lambda pg: (
@@ -87,3 +87,25 @@ def test_a_lost_connection_is_an_operational_error_and_leaves_the_pool(pg: str) 
     assert raised.value.connection_invalidated
     with transaction() as s:  # the pool hands out a working connection again
         assert direct.rows(s, text("SELECT 1"), {}) == [(1,)]
+
+
+def test_a_text_array_literal_reads_back_every_string_as_it_was(pg: str) -> None:
+    values = [
+        'say "hi"',
+        "back\\slash",
+        "a, b",
+        "{braces}",
+        "NULL",
+        "",
+        " padded ",
+        "ünï\ncode",
+        None,
+    ]
+    at = datetime(2026, 12, 7, 10, 30, 0, 123456, tzinfo=UTC)
+    with transaction() as s:
+        read = direct.rows(s, text("SELECT CAST(:v AS text[])"), {"v": text_array(values)})
+        times = direct.rows(
+            s, text("SELECT CAST(:v AS timestamptz[])"), {"v": text_array([at.isoformat(), None])}
+        )
+    assert read == [(values,)]
+    assert times == [([at, None],)]
