@@ -22,6 +22,7 @@ from typing import Any
 import psycopg
 from psycopg.sql import Composable
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from notifier.store.db import get_engine
 
@@ -154,16 +155,24 @@ def _wal_position() -> str:
 
 def _wal_between(start: str, end: str) -> list[tuple[str, int, int]]:
     """(record type, records, bytes) of the WAL between two positions, by pg_walinspect
-    (PostgreSQL 15; the extension is created if it is not there, which needs a superuser).
+    (PostgreSQL 15; the extension is created if it is not there, which needs a superuser:
+    without it there is one row, its type saying why, and the bytes between the positions).
     Nothing else should write while a stage runs: the server's WAL is everyone's."""
-    with get_engine().begin() as conn:
-        conn.execute(text("CREATE EXTENSION IF NOT EXISTS pg_walinspect"))
-        rows = conn.execute(
-            text(
-                'SELECT "resource_manager/record_type", count, combined_size'
-                " FROM pg_get_wal_stats(CAST(:start AS pg_lsn), CAST(:end AS pg_lsn), true)"
-                " WHERE count > 0"
-            ),
-            {"start": start, "end": end},
-        ).all()
+    query = (
+        'SELECT "resource_manager/record_type", count, combined_size'
+        " FROM pg_get_wal_stats(CAST(:start AS pg_lsn), CAST(:end AS pg_lsn), true)"
+        " WHERE count > 0"
+    )
+    span = {"start": start, "end": end}
+    try:
+        with get_engine().begin() as conn:
+            conn.execute(text("CREATE EXTENSION IF NOT EXISTS pg_walinspect"))
+            rows = conn.execute(text(query), span).all()
+    except DBAPIError as error:
+        with get_engine().connect() as conn:
+            size = conn.execute(
+                text("SELECT pg_wal_lsn_diff(CAST(:end AS pg_lsn), CAST(:start AS pg_lsn))"), span
+            ).scalar_one()
+        reason = str(error.orig).splitlines()[0] if error.orig else "unreadable"
+        return [(f"(by type: {reason})", 0, int(size))]
     return [(str(kind), int(n), int(size)) for kind, n, size in rows]
