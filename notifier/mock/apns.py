@@ -207,7 +207,7 @@ def create_app() -> ASGIApp:
                 refusal = (410, "Unregistered", None)
         status = refusal[0] if refusal else 200
         doc = _json_or_none(body)
-        recorder.add(token=token, apns_id=apns_id, status=status, payload=doc, headers=wire)
+        recorder.push(body, "", wire, token=token, apns_id=apns_id, status=status)
         if refusal is not None:
             extra = {"timestamp": int(time.time() * 1000)} if status == 410 else {}
             return _error(refusal[0], refusal[1], apns_id, refusal[2], **extra)

@@ -200,16 +200,16 @@ def create_app() -> ASGIApp:
         if latency:
             await faults.hold(latency)
         if injected is not None:
-            recorder.add(token=device, nid=nid, status=injected.status, payload=message)
+            recorder.push(body, "message", token=device, nid=nid, status=injected.status)
             return fcm_error(
                 injected.status, injected.reason, "injected fault", injected.retry_after
             )
         behaviour = registry.get(device)
         if behaviour == "uninstalled":
-            recorder.add(token=device, nid=nid, status=404, payload=message)
+            recorder.push(body, "message", token=device, nid=nid, status=404)
             return fcm_error(404, "UNREGISTERED", "Requested entity was not found.")
         message_id = f"projects/{project}/messages/{next(message_numbers)}"
-        recorder.add(token=device, nid=nid, name=message_id, status=200, payload=message)
+        recorder.push(body, "message", token=device, nid=nid, name=message_id, status=200)
         device_receipts(behaviour, nid, acks, config.ack_delay)
         # {"name": ...} spelled out: json.dumps of a dict builds an encoder per call (~2 µs).
         return Answer(200, JSON_HEADERS, f'{{"name":{_json_string(message_id)}}}'.encode())

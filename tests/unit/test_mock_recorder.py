@@ -64,3 +64,23 @@ def test_a_request_received_while_the_records_are_read_does_not_break_the_read(m
     monkeypatch.setattr("notifier.mock.fleet.json.loads", arriving)
     assert [r["token"] for r in recorder.query(None, None)] == ["t0", "t1"]
     assert recorder.total == 3
+
+
+def test_a_push_reads_back_as_received_and_the_collector_lets_go_of_it():
+    recorder = Recorder(keep=10)
+    message = {"token": "t", "data": {"nid": "d-1"}, "notification": {"body": "é ✓"}}
+    recorder.push(json.dumps({"message": message}).encode(), "message", token="t", status=200)
+    recorder.push(b'{"aps": {}, "nid": "d-2"}', "", {"apns-id": "a"}, token="u", nid=None)
+    recorder.push(b"{not json", "", {}, token="v", status=400)
+    fcm, apns, broken = recorder.query(None, None)
+    assert isinstance(fcm.pop("received_at"), float)
+    assert fcm == {"token": "t", "status": 200, "payload": message}
+    assert (apns["payload"], apns["headers"], apns["nid"]) == (
+        {"aps": {}, "nid": "d-2"},
+        {"apns-id": "a"},
+        None,
+    )
+    assert (broken["payload"], broken["headers"]) == (None, {})
+    assert recorder.query("token", "u") == [apns] and recorder.total == 3
+    gc.collect(0)  # a young collection lets go of what holds nothing it must watch
+    assert not any(gc.is_tracked(kept) for kept in recorder.items)
