@@ -25,6 +25,7 @@ from notifier.mock.fleet import (
     Recorder,
     Registry,
     device_receipts,
+    json_or_none,
 )
 
 MAX_PAYLOAD = 4096
@@ -142,13 +143,6 @@ def _header_error(h: RequestHeaders, topic: str) -> str | None:
     return None
 
 
-def _json_or_none(body: bytes) -> Any:
-    try:
-        return json.loads(body) if body else None
-    except ValueError:
-        return None
-
-
 def _refusal(
     headers: RequestHeaders,
     token: str,
@@ -206,7 +200,7 @@ def create_app() -> ASGIApp:
             elif registry.get(token) == "uninstalled":
                 refusal = (410, "Unregistered", None)
         status = refusal[0] if refusal else 200
-        doc = _json_or_none(body)
+        doc = json_or_none(body)
         recorder.push(body, "", wire, token=token, apns_id=apns_id, status=status)
         if refusal is not None:
             extra = {"timestamp": int(time.time() * 1000)} if status == 410 else {}

@@ -115,12 +115,17 @@ def _read(kept: str | _Push) -> dict[str, Any]:
     record: dict[str, Any] = {"received_at": at, **dict(zip(fields[:n], fields[n:], strict=True))}
     if h >= 0:
         record["headers"] = dict(zip(heads[:h], heads[h:], strict=True))
-    try:
-        doc = json.loads(body) if body else None
-    except ValueError:
-        doc = None
+    doc = json_or_none(body)
     record["payload"] = doc.get(shown) if shown and isinstance(doc, dict) else doc
     return record
+
+
+def json_or_none(body: bytes) -> Any:
+    """A request body's JSON; None when it is empty or not JSON."""
+    try:
+        return json.loads(body) if body else None
+    except ValueError:
+        return None
 
 
 class Callbacks:
