@@ -116,16 +116,20 @@ def ids_value(session: Session, values: Iterable[uuid.UUID]) -> Any:
 
 
 DELIVERY_STATES = frozenset({states.STANDBY, *states.IN_FLIGHT, *states.DELIVERY_FINAL})
+MESSAGE_STATES = frozenset({states.ACCEPTED, *states.MESSAGE_FINAL})
 
 
-def in_states(column: Any, names: Iterable[str]) -> ColumnElement[bool]:
+def in_states(
+    column: Any, names: Iterable[str], known: frozenset[str] = DELIVERY_STATES
+) -> ColumnElement[bool]:
     """`column IN (...)` with the state names written into the statement, not bound: a
-    partial index whose predicate names states (ix_deliveries_state_updated) is then usable
-    by a prepared statement's generic plan too, which cannot look at bound values. Only
-    known state names are written so; anything else is refused."""
+    partial index whose predicate names states (ix_deliveries_state_updated,
+    ix_messages_state_created) is then usable by a prepared statement's generic plan too,
+    which cannot look at bound values. Only `known` state names (a delivery's, unless told)
+    are written so; anything else is refused."""
     names = list(names)
-    unknown = [n for n in names if n not in DELIVERY_STATES]
+    unknown = [n for n in names if n not in known]
     if unknown:
-        raise ValueError(f"not delivery states: {unknown}")
+        raise ValueError(f"not known states: {unknown}")
     written: ColumnElement[bool] = column.in_([literal_column(f"'{n}'") for n in names])
     return written

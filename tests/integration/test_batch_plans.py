@@ -250,3 +250,20 @@ def test_the_sweep_s_walk_looks_only_at_the_messages_it_walks(pg):
         if node.get("Relation Name") == "deliveries":  # one look per message walked
             assert node["Actual Loops"] == TABLE, json.dumps(node)
             assert read <= 2 * TABLE, json.dumps(node)
+
+
+def test_the_walk_and_a_search_by_state_use_the_partial_state_index_under_a_generic_plan(pg):
+    """ix_messages_state_created leaves delivered messages out (migration 0017), so a lookup
+    by state matches it only with the state written into the statement: a generic plan
+    cannot look at a bound value. Bound, the walk would read every message instead."""
+    from notifier import search
+
+    _queued_pushes(TABLE)
+    _analyze()
+    later = datetime.now(UTC) + timedelta(hours=1)
+    with transaction() as s:
+        plans = _plans_ran(s, lambda s: repo.unfinished_messages(s, later, 10, None, 50))
+    indexes = {n.get("Index Name") for p in plans for n in _nodes(p)}
+    assert "ix_messages_state_created" in indexes, json.dumps(plans)
+    assert search.find_messages(state="accepted", limit=5)["next_cursor"] is not None
+    assert search.find_messages(state="delivered", limit=5)["items"] == []

@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import create_engine, select
 from sqlalchemy.dialects import postgresql
 
-from notifier.store.models import Delivery
-from notifier.store.sql import among, in_states, uuid_array
+from notifier.store.models import Delivery, Message
+from notifier.store.sql import MESSAGE_STATES, among, in_states, uuid_array
 
 
 def test_uuids_and_their_strings_make_one_literal_of_hex_digits():
@@ -49,5 +49,11 @@ def test_states_are_written_into_the_statement_and_only_known_ones() -> None:
     sql = str(clause.compile(dialect=postgresql.dialect()))  # type: ignore[no-untyped-call]
     # a generic plan of a prepared statement sees the names: the partial index matches
     assert sql == "deliveries.state IN ('queued', 'sending')"
-    with pytest.raises(ValueError, match="not delivery states"):
+    with pytest.raises(ValueError, match="not known states"):
         in_states(Delivery.state, ["queued'; DROP TABLE deliveries; --"])
+    # a message's states are their own: a delivery state is refused for them, and back
+    assert "'accepted'" in str(in_states(Message.state, ["accepted"], MESSAGE_STATES))
+    with pytest.raises(ValueError, match="not known states"):
+        in_states(Message.state, ["queued"], MESSAGE_STATES)
+    with pytest.raises(ValueError, match="not known states"):
+        in_states(Delivery.state, ["accepted"])
