@@ -38,33 +38,18 @@ DELIVERIES_AFTER = sa.text(
 MESSAGES_AFTER = sa.text("state IN ('accepted', 'unconfirmed', 'failed', 'expired')")
 
 
-def _deliveries_by_state(where: sa.TextClause) -> None:
-    op.drop_index("ix_deliveries_state_updated", "deliveries")
-    op.create_index(
-        "ix_deliveries_state_updated",
-        "deliveries",
-        ["state", "updated_at"],
-        postgresql_where=where,
-        sqlite_where=where,
-    )
-
-
-def _messages_by_state(where: sa.TextClause | None) -> None:
-    op.drop_index("ix_messages_state_created", "messages")
-    op.create_index(
-        "ix_messages_state_created",
-        "messages",
-        ["state", "created_at"],
-        postgresql_where=where,
-        sqlite_where=where,
-    )
+def _recreate(index: str, table: str, where: sa.TextClause | None) -> None:
+    """Build `index` on (state, then the row's age column) anew, partial on `where`."""
+    age = "updated_at" if table == "deliveries" else "created_at"
+    op.drop_index(index, table)
+    op.create_index(index, table, ["state", age], postgresql_where=where, sqlite_where=where)
 
 
 def upgrade() -> None:
-    _deliveries_by_state(DELIVERIES_AFTER)
-    _messages_by_state(MESSAGES_AFTER)
+    _recreate("ix_deliveries_state_updated", "deliveries", DELIVERIES_AFTER)
+    _recreate("ix_messages_state_created", "messages", MESSAGES_AFTER)
 
 
 def downgrade() -> None:
-    _deliveries_by_state(DELIVERIES_BEFORE)
-    _messages_by_state(None)
+    _recreate("ix_deliveries_state_updated", "deliveries", DELIVERIES_BEFORE)
+    _recreate("ix_messages_state_created", "messages", None)
