@@ -409,28 +409,13 @@ def measure(stack: Stack, n: int, figures: Figures, broadcast_only: bool = False
     warm_up(stack)
     floors.sample("before T0")
     step("T0: 0 ms provider latency, nothing else running")
-    before, db_before = cpu_by_process(stack), database_cpu()
-    mocks_before = cpu_by_process(stack, mocks=True)
-    t0 = broadcast(stack, "t0", n)
-    spent = {k: v - before.get(k, 0.0) for k, v in cpu_by_process(stack).items()}
-    db_spent = {k: v - db_before.get(k, 0.0) for k, v in database_cpu().items()}
-    mocks_spent = {
-        k: v - mocks_before.get(k, 0.0) for k, v in cpu_by_process(stack, mocks=True).items()
-    }
+    t0, spent = broadcast_watched(stack, "t0", n)
     floors.sample("after T0")
     figures.add("R", "raw Celery no-op tasks, one per message", floors.r(), "tasks/s")
     figures.add("M", "mock APNs capacity (2 load processes)", m, "req/s")
     figures.add("F", "bare HTTP/2 client loop, CPU per request", floors.f(), "µs")
     figures.add("T0", f"broadcast to {n:,}, 0 ms provider latency", t0, "deliveries/s")
-    figures.add("C", "notifier CPU per delivered notification (T0 run)",
-                sum(spent.values()) / n * 1e6, "µs")  # fmt: skip
-    shares = ", ".join(f"{k} {v / n * 1e6:.0f}" for k, v in sorted(spent.items()) if v)
-    step(f"C by process, µs per delivery: {shares}")
-    served = ", ".join(f"{k} {v / n * 1e6:.0f}" for k, v in sorted(db_spent.items()) if v >= 0.01)
-    step(f"PostgreSQL CPU by connection (not in C), µs per delivery: {served}")
-    # The mocks share the two cores with what C measures: their load is part of the box's.
-    simulated = ", ".join(f"{k} {v / n * 1e6:.0f}" for k, v in sorted(mocks_spent.items()) if v)
-    step(f"mocks' CPU (not in C), µs per delivery: {simulated}")
+    figures.add("C", "notifier CPU per delivered notification (T0 run)", spent / n * 1e6, "µs")
     if not broadcast_only:
         with_latency(stack, n, figures)
         under_broadcast(stack, n, figures)
@@ -443,6 +428,32 @@ def measure(stack: Stack, n: int, figures: Figures, broadcast_only: bool = False
         if child.name.startswith("worker-") and child.process.poll() is None:
             rss = max(procs.peak_rss_mb(p) for p in procs.tree(child.process.pid))
             figures.add(f"RSS {child.name[7:]}", f"peak RSS, worker {child.name[7:]}", rss, "MB")
+
+
+def broadcast_watched(stack: Stack, tag: str, n: int) -> tuple[float, float]:
+    """`broadcast`, logging where the box's CPU went meanwhile: notifier's processes (what C
+    sums; returned with the rate), PostgreSQL by the process type it served, the mocks, and
+    the share of the two cores left idle (a phase that leaves the box idle is waiting, on a
+    provider's latency or a lock, rather than short of CPU)."""
+    before, db_before = cpu_by_process(stack), database_cpu()
+    mocks_before, idle_before = cpu_by_process(stack, mocks=True), procs.box_ticks()
+    rate = broadcast(stack, tag, n)
+    idle_after = procs.box_ticks()
+    spent = {k: v - before.get(k, 0.0) for k, v in cpu_by_process(stack).items()}
+    db_spent = {k: v - db_before.get(k, 0.0) for k, v in database_cpu().items()}
+    mocks_spent = {
+        k: v - mocks_before.get(k, 0.0) for k, v in cpu_by_process(stack, mocks=True).items()
+    }
+    shares = ", ".join(f"{k} {v / n * 1e6:.0f}" for k, v in sorted(spent.items()) if v)
+    step(f"C by process, µs per delivery: {shares}")
+    served = ", ".join(f"{k} {v / n * 1e6:.0f}" for k, v in sorted(db_spent.items()) if v >= 0.01)
+    step(f"PostgreSQL CPU by connection (not in C), µs per delivery: {served}")
+    # The mocks share the two cores with what C measures: their load is part of the box's.
+    simulated = ", ".join(f"{k} {v / n * 1e6:.0f}" for k, v in sorted(mocks_spent.items()) if v)
+    step(f"mocks' CPU (not in C), µs per delivery: {simulated}")
+    idle, total = (a - b for a, b in zip(idle_after, idle_before, strict=True))
+    step(f"the box idle during the broadcast: {idle / max(total, 1):.0%} of its cores")
+    return rate, sum(spent.values())
 
 
 class Floors:
@@ -491,8 +502,8 @@ def with_latency(stack: Stack, n: int, figures: Figures) -> None:
     for mock in ("apns", "fcm"):
         stack.set_faults(mock, [{"latency_ms": 30}])
     step("T30: 30 ms provider latency")
-    figures.add("T30", f"broadcast to {n:,}, 30 ms provider latency", broadcast(stack, "t30", n),
-                "deliveries/s")  # fmt: skip
+    t30, _ = broadcast_watched(stack, "t30", n)
+    figures.add("T30", f"broadcast to {n:,}, 30 ms provider latency", t30, "deliveries/s")
     for mock in ("apns", "fcm"):
         stack.set_faults(mock, [])
         stack.clear_received(mock)
