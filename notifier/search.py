@@ -13,6 +13,7 @@ from notifier.domain.errors import InvalidInput
 from notifier.domain.requests import user_id as check_user_id
 from notifier.store.db import transaction
 from notifier.store.models import Message
+from notifier.store.sql import MESSAGE_STATES as KNOWN_STATES
 from notifier.store.sql import in_states
 
 MESSAGE_STATES = (states.ACCEPTED, *sorted(states.MESSAGE_FINAL))
@@ -47,7 +48,7 @@ def find_messages(
             raise InvalidInput("state", f"one of {', '.join(MESSAGE_STATES)}")
         # Written out, so that a generic plan still matches the partial index (a delivered
         # message is not in it: that search walks the table, as an unfiltered one does).
-        stmt = stmt.where(in_states(Message.state, [state], frozenset(MESSAGE_STATES)))
+        stmt = stmt.where(in_states(Message.state, [state], KNOWN_STATES))
     start, end = _when(since, "since"), _when(until, "until")
     if start is not None:
         stmt = stmt.where(Message.created_at >= start)
