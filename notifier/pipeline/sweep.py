@@ -175,6 +175,10 @@ def sweep(stale_after: float | None = None) -> SweepResult:
             for name in _lanes_to_check()
             for row in session.execute(_jobs(_stale(cutoff, name)))
         ]
+        # Marked before they are published, not after: a task taking them at once then never
+        # waits for this mark's row locks. (If the publish fails, they are stale again after
+        # an interval.) The re-queued by the lease were marked by their move.
+        repo.touch(session, [job.id for job in stale], states.QUEUED)
         overdue = repo.overdue_messages(session, now, BATCH)
         overdue += _unfinished(session, cutoff)
         poll_after = timedelta(seconds=get_settings().sms_poll_after_seconds)
@@ -182,8 +186,6 @@ def sweep(stale_after: float | None = None) -> SweepResult:
         repo.touch(session, unreported)
     todo = {*stale, *reclaimed}
     publish.deliveries(todo)
-    with transaction() as session:
-        repo.touch(session, [job.id for job in todo], states.QUEUED)
     advance_messages(overdue, now)
     for broadcast_id in _stalled_broadcasts(cutoff):
         publish.fanout(broadcast_id)

@@ -173,10 +173,19 @@ def _claiming_pushes_by_id(topped_up: bool) -> Update:
         # waits for a named one, and the top-up itself never waits (SKIP LOCKED): no lock-order
         # edge beyond the id order.
         besides = d.c.id.not_in(select(in_order.c.id))
-        chosen = union_all(
-            select(in_order.c.id).where(in_order.c.state == "queued"),
-            select(_ready_rows(besides).c.id),
-        ).cte("chosen")
+        # Materialized: inlined, the UNION ALL broke PostgreSQL's recheck of rows another
+        # transaction updated after this statement's snapshot (the sweep marking what it
+        # re-published, as this claim waited for their locks). Of 50 such rows the UPDATE
+        # took only the first; the rest stayed queued, to be re-published and lost that race
+        # again, one row per sweep (the fault suite's crash scenario, ~1 row every 4 s).
+        chosen = (
+            union_all(
+                select(in_order.c.id).where(in_order.c.state == "queued"),
+                select(_ready_rows(besides).c.id),
+            )
+            .cte("chosen")
+            .prefix_with("MATERIALIZED")
+        )
         picked = d.c.id == chosen.c.id
     else:
         picked = (d.c.id == in_order.c.id) & (in_order.c.state == "queued")

@@ -54,6 +54,13 @@ def timeout_for(burst: int = BURST) -> float:
     return 180 + burst * 0.25
 
 
+def settle_limit(burst: int = BURST) -> float:
+    """How long `measure` waits for a burst to settle: a minute short of the test's limit, so
+    a burst that never settles is reported (which deliveries are stuck, in what state)
+    instead of the test being killed mid-wait."""
+    return timeout_for(burst) - 60
+
+
 @dataclass
 class Recipient:
     user: str
@@ -214,7 +221,7 @@ def measure(
     timeout: float | None = None,
     notes: dict[str, Any] | None = None,
 ) -> Figures:
-    states = settle(ids, timeout or timeout_for(len(ids)))
+    states = settle(ids, timeout or settle_limit(len(ids)))
     settled = time.monotonic() - started
     deliveries = _deliveries(ids)
     pushed = [i for i, ch, st in deliveries if ch == "push" and st in PUSH_OUT]

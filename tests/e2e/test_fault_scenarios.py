@@ -167,6 +167,8 @@ def test_provider_faults_and_goaways(stack):
         sent = burst(stack, "faults")
         figures = measure(stack, "provider faults + GOAWAY", sent.ids, sent.started)
     finally:
+        for mock in FAULTS:  # the next scenario meets healthy providers
+            set_faults(stack, mock, [])
         stack.env["NOTIFIER_APNS_URL"] = stack.url("apns")
         stack.kill(f"worker-{PUSH.name}")
         stack.start_worker(PUSH)

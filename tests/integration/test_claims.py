@@ -2,9 +2,14 @@
 
 import threading
 import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.orm import Session
 
 from notifier.domain import states
 from notifier.store import claims, repo
@@ -178,3 +183,58 @@ def test_a_topped_up_claim_waiting_for_its_own_row_holds_no_other(migrated):
 def _claim_topped_up(ids: list[uuid.UUID]) -> list[uuid.UUID]:
     with transaction() as s:
         return [d.id for d in claims.claim_pushes(s, ids, claims.TopUp("push", 5))[0]]
+
+
+@contextmanager
+def rows_updated_meanwhile(ids: list[uuid.UUID]) -> Iterator[None]:
+    """Another transaction updates these rows (as the sweep marks what it re-published) and
+    commits when the block ends: a claim started inside waits for their locks and then
+    finds them changed since its snapshot."""
+    updated, release = threading.Event(), threading.Event()
+
+    def touch() -> None:
+        with transaction() as s:
+            repo.touch(s, ids, states.QUEUED)
+            updated.set()
+            release.wait(10)
+
+    toucher = threading.Thread(target=touch, name="touch")
+    toucher.start()
+    try:
+        assert updated.wait(10)
+        yield
+    finally:
+        release.set()
+        toucher.join()
+
+
+CLAIMS: dict[str, Callable[[Session, list[uuid.UUID]], Sequence[Any]]] = {
+    "push topped up": lambda s, ids: claims.claim_pushes(s, ids, claims.TopUp("push", 5))[0],
+    "push by id": lambda s, ids: claims.claim_pushes(s, ids)[0],
+    "sms topped up": lambda s, ids: claims.claim_queued(s, ids, claims.TopUp("push", 5))[0],
+}
+
+
+def _claimed_by_key(kind: str, ids: list[uuid.UUID]) -> list[uuid.UUID]:
+    """The claim with the plan a busy database gave it (the chosen rows in a nested loop,
+    each delivery found by its key), not the hash join or scan a tiny table's estimates
+    pick: the lost rows showed under that plan only."""
+    with transaction() as s:
+        s.execute(text("SET LOCAL enable_hashjoin = off"))
+        s.execute(text("SET LOCAL enable_mergejoin = off"))
+        s.execute(text("SET LOCAL enable_seqscan = off"))
+        return [d.id for d in CLAIMS[kind](s, ids)]
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+@pytest.mark.parametrize("kind", CLAIMS)
+def test_a_claim_takes_every_named_row_updated_while_it_waited(migrated, kind):
+    ids = _seed(30, lane="push")
+    taken: list[list[uuid.UUID]] = []
+    with rows_updated_meanwhile(ids):
+        waiting = threading.Thread(target=lambda: taken.append(_claimed_by_key(kind, ids)))
+        waiting.start()
+        waiting.join(0.5)
+        assert waiting.is_alive()  # blocked on the rows' locks
+    waiting.join(10)
+    assert sorted(taken[0]) == sorted(ids)
