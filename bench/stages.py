@@ -19,7 +19,7 @@ change by running before and after in turns (`--rounds`), not one run each.
 With `--statements`, the database's CPU of each stage is split by statement, and the WAL it
 wrote is counted (bench.statements).
 
-    python -m bench.stages [--n 20000] [--rounds 3] [--profile push] [--statements]
+    python -m bench.stages [--n 20000] [--rounds 3] [--profile push] [--statements [--by-round]]
 """
 
 from __future__ import annotations
@@ -59,14 +59,20 @@ def database_cpu() -> float:
 
 
 def measured(
-    name: str, n: int, run: Callable[[], None], profile: str | None, costs: StatementCosts | None
+    name: str,
+    n: int,
+    run: Callable[[], None],
+    profile: str | None,
+    costs: StatementCosts | None,
+    stage: str,
 ) -> dict[str, float]:
-    """µs per delivery of Python and of the database for one stage."""
+    """µs per delivery of Python and of the database for one stage; its statements are
+    counted under `name`."""
     if costs is not None:
         with costs.stage_of(name):
-            return measured(name, n, run, profile, None)
+            return measured(name, n, run, profile, None, stage)
     db, cpu = database_cpu(), time.process_time()
-    if profile == name:
+    if profile == stage:
         profiler = cProfile.Profile()
         profiler.runcall(run)
         pstats.Stats(profiler, stream=sys.stderr).sort_stats("tottime").print_stats(30)
@@ -77,7 +83,7 @@ def measured(
 
 
 def one_round(
-    n: int, round_no: int, profile: str | None, costs: StatementCosts | None
+    n: int, round_no: int, profile: str | None, costs: StatementCosts | None, by_round: bool
 ) -> dict[str, dict[str, float]]:
     tag = f"r{round_no}"
     seed_audience(n, tag)
@@ -108,7 +114,9 @@ def one_round(
             ingest.record_ack_groups([(acks, None) for acks in parsed])
 
     stages = (("fanout", fan_out), ("push", send), ("acks", acknowledge))
-    return {name: measured(name, n, run, profile, costs) for name, run in stages}
+    # By round, the statements' costs are kept apart per round: what grows as tables fill.
+    counted = (lambda name: f"{name} r{round_no}") if by_round else (lambda name: name)
+    return {name: measured(counted(name), n, run, profile, costs, name) for name, run in stages}
 
 
 def bare_client(stack: Stack, n: int) -> float:
@@ -127,6 +135,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--statements", action="store_true", help="the database's CPU by statement, and WAL"
     )
+    parser.add_argument(
+        "--by-round",
+        action="store_true",
+        help="with --statements, each round's statements apart (tables fill round by round)",
+    )
     parser.add_argument("--home", default="var/bench-stages")
     args = parser.parse_args(argv)
     costs = StatementCosts() if args.statements else None
@@ -141,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
             rounds = []
             for r in range(args.rounds):
                 with costs.installed() if costs else contextlib.nullcontext():
-                    rounds.append(one_round(args.n, r, args.profile, costs))
+                    rounds.append(one_round(args.n, r, args.profile, costs, args.by_round))
                 rounds[-1]["bare client (F)"] = {"python": bare_client(stack, 10000)}
     print(f"\nnotifier stages, {datetime.now(UTC):%Y-%m-%d}, N = {args.n:,} per round\n")
     print("| stage | python µs per delivery | database µs per delivery |\n|---|---|---|")
@@ -150,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         db = " / ".join(f"{r[name].get('database', 0.0):.1f}" for r in rounds)
         print(f"| {name} | {py} | {db} |")
     if costs is not None:
-        print(f"\n{costs.table(args.n * args.rounds)}")
+        print(f"\n{costs.table(args.n if args.by_round else args.n * args.rounds)}")
     return 0
 
 
