@@ -36,12 +36,12 @@ def _values(table: Table, values: Mapping[str, Any]) -> list[Any]:
 def insert_chunk(
     session: Session,
     segment: Segment,
-    after: str | None,
+    first: str,
     last: str,
     message_values: Mapping[str, Any],
     delivery_values: Mapping[str, Any],
 ) -> tuple[list[str], list[str]]:
-    """Write the messages and deliveries of the segment's users past `after` up to `last`
+    """Write the messages and deliveries of the segment's users from `first` up to `last`
     (PostgreSQL); returns the deliveries' ids and the messages' ids, as text, deliveries in
     user order and each user's in the order its devices were added."""
     # Each device row carries its user's message id: the first of the user's rows' own ids,
@@ -59,7 +59,7 @@ def insert_chunk(
             Device.created_at,
             func.notifier_uuid7().label("own_id"),
         )
-        .where(*devices_where(segment, after, last))
+        .where(*devices_where(segment, first=first, last=last))
         .subquery("devices")
     )
     message_id = func.first_value(devices.c.own_id).over(partition_by=devices.c.user_id)

@@ -188,23 +188,56 @@ def test_each_chunk_of_a_tag_walk_reads_only_the_tagged_users_past_its_cursor(pg
 
 
 def test_a_chunk_s_devices_are_read_by_its_range_of_users(pg):
-    """A chunk's devices are looked up by the range of users it spans (past the cursor, up to
-    its last user), on devices and on the tags alike: by the list of its users, 5,000 of them
-    at 300,000 recipients, the planner read both tables whole for every chunk."""
+    """A chunk's devices are looked up by the range of users it spans (its first user to its
+    last), on devices and on the tags alike: by the list of its users, 5,000 of them at
+    300,000 recipients, the planner read both tables whole for every chunk."""
     seed()
     from notifier.domain.segments import Segment
     from notifier.store.audience import devices_query
 
     with transaction() as s:
         s.execute(text("ANALYZE"))
-        stmt = devices_query(Segment(tags=("vip",)), "u00900", "u01049")
+        stmt = devices_query(Segment(tags=("vip",)), "u00903", "u01047")
         literal = {"literal_binds": True}
         sql = str(stmt.compile(dialect=s.get_bind().dialect, compile_kwargs=literal))
         plan = s.execute(text(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}")).scalar_one()[0]["Plan"]
         users = [row[3] for row in s.execute(stmt)]
     assert users == [f"u{i:05d}" for i in range(901, 1050) if i % 3 == 0]
-    assert _scanned(plan, "devices") <= 150  # the users from u00901 to u01049
+    assert _scanned(plan, "devices") <= 150  # the users from u00903 to u01047
     assert _scanned(plan, "user_tags") <= 150
+
+
+def test_a_tag_walk_reads_only_its_chunk_whatever_the_audiences_before_it(pg):
+    """Five audiences of one tag each, the last one walked from its middle: a walk over
+    devices joined to the tags was costed as if the tag were independent of the cursor, and
+    the planner read and sorted everything past the cursor for each chunk."""
+    audiences, size, limit = 5, 2000, 100
+    now = utcnow()
+    users = [f"a{a}-{i:05d}" for a in range(audiences) for i in range(size)]
+    with transaction() as s:
+        s.execute(insert(User), [{"id": u, "created_at": now, "updated_at": now} for u in users])
+        s.execute(
+            insert(Device),
+            [
+                {"id": uuid.uuid4(), "user_id": u, "platform": "apns", "token": f"{k:064x}",
+                 "state": "active", "created_at": now, "updated_at": now}
+                for k, u in enumerate(users)
+            ],
+        )  # fmt: skip
+        s.execute(insert(UserTag), [{"user_id": u, "tag": u[:2]} for u in users])
+    from notifier.domain.segments import Segment
+    from notifier.store.audience import next_users_query
+
+    cursor = f"a4-{size // 2:05d}"
+    with transaction() as s:
+        s.execute(text("ANALYZE"))
+        stmt = next_users_query(Segment(tags=("a4",)), cursor, limit)
+        literal = {"literal_binds": True}
+        sql = str(stmt.compile(dialect=s.get_bind().dialect, compile_kwargs=literal))
+        plan = s.execute(text(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}")).scalar_one()[0]["Plan"]
+        walked = list(s.scalars(stmt))
+    assert walked == [f"a4-{i:05d}" for i in range(size // 2 + 1, size // 2 + 1 + limit)]
+    assert _scanned(plan, "devices") + _scanned(plan, "user_tags") <= 2 * limit
 
 
 def _written(broadcast_id: uuid.UUID) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
