@@ -19,7 +19,8 @@ change by running before and after in turns (`--rounds`), not one run each.
 With `--statements`, the database's CPU of each stage is split by statement, and the WAL it
 wrote is counted (bench.statements).
 
-    python -m bench.stages [--n 20000] [--rounds 3] [--profile push] [--statements [--by-round]]
+    python -m bench.stages [--n 20000] [--rounds 3] [--profile push]
+        [--statements [--by-round]] [--vacuum]
 """
 
 from __future__ import annotations
@@ -119,6 +120,13 @@ def one_round(
     return {name: measured(counted(name), n, run, profile, costs, name) for name, run in stages}
 
 
+def vacuum_all() -> None:
+    """What autovacuum does after a broadcast: the dead versions of its updates made
+    reusable, so the next round's rows go into the space they leave."""
+    with get_engine().connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("VACUUM ANALYZE"))
+
+
 def bare_client(stack: Stack, n: int) -> float:
     """F as the bench measures it, now: CPU µs per request of the bare client loop against
     the same mock APNs (the floor under the push stage's transport share)."""
@@ -140,6 +148,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="with --statements, each round's statements apart (tables fill round by round)",
     )
+    parser.add_argument(
+        "--vacuum",
+        action="store_true",
+        help="VACUUM ANALYZE between rounds, as autovacuum would after a broadcast",
+    )
     parser.add_argument("--home", default="var/bench-stages")
     args = parser.parse_args(argv)
     costs = StatementCosts() if args.statements else None
@@ -156,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
                 with costs.installed() if costs else contextlib.nullcontext():
                     rounds.append(one_round(args.n, r, args.profile, costs, args.by_round))
                 rounds[-1]["bare client (F)"] = {"python": bare_client(stack, 10000)}
+                if args.vacuum:
+                    vacuum_all()
     print(f"\nnotifier stages, {datetime.now(UTC):%Y-%m-%d}, N = {args.n:,} per round\n")
     print("| stage | python µs per delivery | database µs per delivery |\n|---|---|---|")
     for name in rounds[0]:
