@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ from typing import Any
 import redis
 from sqlalchemy import Select, func, insert, select, text
 
-from bench import load, procs
+from bench import load, procs, worker_statements
 from bench.noop import NOOP, QUEUE, counter_key
 from config.settings import get_settings
 from notifier.demo.stack import Stack, WorkerSpec
@@ -124,15 +124,31 @@ def fresh_services() -> Iterator[dict[str, str]]:
         }
 
 
+def counted(spec: WorkerSpec, where: Path) -> WorkerSpec:
+    """`spec` with its statements' database CPU counted into `where` (bench.worker_statements)."""
+    return replace(
+        spec,
+        args=(*spec.args, "-I", "bench.worker_statements"),
+        env=(*spec.env, (worker_statements.ENV, str(where))),
+    )
+
+
 @contextmanager
-def system(home: Path) -> Iterator[Stack]:
+def system(home: Path, statements: Path | None = None) -> Iterator[Stack]:
+    """The stack the bench runs; with `statements`, the broadcast worker counts its
+    statements' database CPU there."""
+    workers: tuple[WorkerSpec, ...] = WORKERS
+    if statements is not None:
+        statements = statements.resolve()  # the workers' working directory may differ
+        statements.mkdir(parents=True, exist_ok=True)
+        workers = tuple(counted(w, statements) if w.name == "broadcast" else w for w in WORKERS)
     with fresh_services() as services:
         overrides = {
             **services,
             "NOTIFIER_MOCK_DEFAULT_BEHAVIOUR": "online",
             "NOTIFIER_SMS_QUIET_HOURS": "00:00-00:00",
         }
-        with Stack(home, overrides, WORKERS) as running:
+        with Stack(home, overrides, workers) as running:
             running.start_worker(
                 WorkerSpec("bench", QUEUE, concurrency=2, args=("-I", "bench.noop"))
             )
@@ -311,6 +327,26 @@ def notifier_pids(stack: Stack, mocks: bool = False) -> dict[str, list[int]]:
     return pids
 
 
+def _fan_out_statements(stack: Stack) -> dict[str, tuple[int, float]] | None:
+    """The broadcast worker's statement totals so far, if it counts them (`--statements`)."""
+    where = stack.home / "statements"
+    return worker_statements.read_totals(where) if where.is_dir() else None
+
+
+def _log_statements(
+    before: dict[str, tuple[int, float]] | None, after: dict[str, tuple[int, float]] | None, n: int
+) -> None:
+    """The fan-out's database CPU by statement during a phase (`--statements`), costliest
+    first."""
+    if before is None or after is None:
+        return
+    spent = {k: (v[0] - before.get(k, (0, 0.0))[0], v[1] - before.get(k, (0, 0.0))[1])
+             for k, v in after.items()}  # fmt: skip
+    ranked = sorted(spent.items(), key=lambda kv: -kv[1][1])[:6]
+    shown = "; ".join(f"{label[:90]} x{runs}: {s / n * 1e6:.1f}" for label, (runs, s) in ranked)
+    step(f"fan-out's database µs per delivery by statement: {shown}")
+
+
 def cpu_by_process(stack: Stack, mocks: bool = False) -> dict[str, float]:
     return {name: procs.cpu_seconds(pids) for name, pids in notifier_pids(stack, mocks).items()}
 
@@ -442,8 +478,10 @@ def broadcast_watched(stack: Stack, tag: str, n: int) -> tuple[float, float]:
     provider's latency or a lock, rather than short of CPU)."""
     before, db_before = cpu_by_process(stack), database_cpu()
     mocks_before, idle_before = cpu_by_process(stack, mocks=True), procs.box_ticks()
+    statements_before = _fan_out_statements(stack)
     rate = broadcast(stack, tag, n)
     idle_after = procs.box_ticks()
+    _log_statements(statements_before, _fan_out_statements(stack), n)
     spent = {k: v - before.get(k, 0.0) for k, v in cpu_by_process(stack).items()}
     db_spent = {k: v - db_before.get(k, 0.0) for k, v in database_cpu().items()}
     mocks_spent = {
@@ -585,10 +623,16 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="R, M, F, T0, C and RSS only: one broadcast (for --n 1000000)",
     )
+    parser.add_argument(
+        "--statements",
+        action="store_true",
+        help="log the fan-out's database CPU by statement for each broadcast phase",
+    )
     args = parser.parse_args(argv)
     figures = Figures()
     name_connections("bench")  # its counts and vacuums, apart from notifier's own connections
-    with system(Path(args.home) / datetime.now(UTC).strftime("%Y%m%d-%H%M%S")) as stack:
+    home = Path(args.home) / datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    with system(home, home / "statements" if args.statements else None) as stack:
         from notifier.demo.run import seed_catalogue
 
         seed_catalogue()
