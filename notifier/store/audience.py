@@ -82,9 +82,7 @@ def next_users_query(segment: Segment, after: str | None, limit: int) -> Select[
 
 def _tagged_users_query(tags: tuple[str, ...], after: str | None, limit: int) -> Select[str]:
     first, *others = tags
-    where: list[ColumnElement[bool]] = [UserTag.tag == first]
-    if after is not None:
-        where.append(UserTag.user_id > after)
+    where = [UserTag.tag == first, *_user_bounds(UserTag.user_id, after, None, None)]
     for tag in others:
         also = aliased(UserTag)
         where.append(
