@@ -133,13 +133,18 @@ def counted(spec: WorkerSpec, where: Path) -> WorkerSpec:
     )
 
 
+def statements_dir(home: Path) -> Path:
+    """Where the broadcast worker of a stack at `home` counts its statements (`--statements`)."""
+    return home / "statements"
+
+
 @contextmanager
-def system(home: Path, statements: Path | None = None) -> Iterator[Stack]:
-    """The stack the bench runs; with `statements`, the broadcast worker counts its
-    statements' database CPU there."""
+def system(home: Path, count_statements: bool = False) -> Iterator[Stack]:
+    """The stack the bench runs; with `count_statements`, the broadcast worker counts its
+    statements' database CPU in statements_dir(home)."""
     workers: tuple[WorkerSpec, ...] = WORKERS
-    if statements is not None:
-        statements = statements.resolve()  # the workers' working directory may differ
+    if count_statements:
+        statements = statements_dir(home).resolve()  # the workers' directory may differ
         statements.mkdir(parents=True, exist_ok=True)
         workers = tuple(counted(w, statements) if w.name == "broadcast" else w for w in WORKERS)
     with fresh_services() as services:
@@ -329,7 +334,7 @@ def notifier_pids(stack: Stack, mocks: bool = False) -> dict[str, list[int]]:
 
 def _fan_out_statements(stack: Stack) -> dict[str, tuple[int, float]] | None:
     """The broadcast worker's statement totals so far, if it counts them (`--statements`)."""
-    where = stack.home / "statements"
+    where = statements_dir(stack.home)
     return worker_statements.read_totals(where) if where.is_dir() else None
 
 
@@ -340,8 +345,10 @@ def _log_statements(
     first."""
     if before is None or after is None:
         return
-    spent = {k: (v[0] - before.get(k, (0, 0.0))[0], v[1] - before.get(k, (0, 0.0))[1])
-             for k, v in after.items()}  # fmt: skip
+    spent = {}
+    for label, (runs, seconds) in after.items():
+        runs_before, seconds_before = before.get(label, (0, 0.0))
+        spent[label] = (runs - runs_before, seconds - seconds_before)
     ranked = sorted(spent.items(), key=lambda kv: -kv[1][1])[:6]
     shown = "; ".join(f"{label[:90]} x{runs}: {s / n * 1e6:.1f}" for label, (runs, s) in ranked)
     step(f"fan-out's database µs per delivery by statement: {shown}")
@@ -631,8 +638,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     figures = Figures()
     name_connections("bench")  # its counts and vacuums, apart from notifier's own connections
-    home = Path(args.home) / datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    with system(home, home / "statements" if args.statements else None) as stack:
+    with system(
+        Path(args.home) / datetime.now(UTC).strftime("%Y%m%d-%H%M%S"), args.statements
+    ) as stack:
         from notifier.demo.run import seed_catalogue
 
         seed_catalogue()
