@@ -43,13 +43,14 @@ def cpu_seconds(pids: list[int]) -> float:
     return total
 
 
-def box_ticks() -> tuple[int, int]:
-    """The whole machine's (idle, all) CPU ticks so far, from /proc/stat: idle counts the time
-    no core had work (idle and iowait). Read before and after a phase, their differences give
-    the share of the box that phase left unused."""
+def box_ticks() -> tuple[int, int, int]:
+    """The whole machine's (idle, stolen, all) CPU ticks so far, from /proc/stat: idle counts
+    the time no core had work (idle and iowait), stolen the time the host ran something else
+    while this machine had work. Read before and after a phase, their differences give the
+    share of the box that phase left unused and the share the host took from it."""
     fields = [int(f) for f in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
     # user nice system idle iowait irq softirq steal (guest time is already in user)
-    return fields[3] + fields[4], sum(fields[:8])
+    return fields[3] + fields[4], fields[7], sum(fields[:8])
 
 
 def peak_rss_mb(pid: int) -> float:

@@ -23,7 +23,7 @@ from typing import Any
 import redis
 from sqlalchemy import Select, func, insert, select, text
 
-from bench import load, procs, worker_statements
+from bench import load, procs, server_io, worker_statements
 from bench.noop import NOOP, QUEUE, counter_key
 from config.settings import get_settings
 from notifier.demo.stack import Stack, WorkerSpec
@@ -365,6 +365,11 @@ def database_cpu() -> dict[str, float]:
         return procs.database_cpu(conn)
 
 
+def server_pages() -> tuple[server_io.Counters, server_io.Counters]:
+    with get_engine().connect() as conn:
+        return server_io.snapshot(conn)
+
+
 class Steady(threading.Thread):
     """Transactional push_only messages at a steady rate; keeps each send time, and how long
     each send() took (the accept's transaction and the publish, on the caller's side)."""
@@ -466,6 +471,7 @@ def measure(stack: Stack, n: int, figures: Figures, broadcast_only: bool = False
     figures.add("C", "notifier CPU per delivered notification (T0 run)", spent / n * 1e6, "µs")
     if not broadcast_only:
         with_latency(stack, n, figures)
+        floors.sample("after T30 (not pooled)", pooled=False)
         under_broadcast(stack, n, figures)
         step("fallback lateness, 1,000 supplement messages")
         late = fallback_lateness(stack, 1000)
@@ -485,10 +491,13 @@ def broadcast_watched(stack: Stack, tag: str, n: int) -> tuple[float, float]:
     provider's latency or a lock, rather than short of CPU)."""
     before, db_before = cpu_by_process(stack), database_cpu()
     mocks_before, idle_before = cpu_by_process(stack, mocks=True), procs.box_ticks()
-    statements_before = _fan_out_statements(stack)
+    statements_before, io_before = _fan_out_statements(stack), server_pages()
     rate = broadcast(stack, tag, n)
     idle_after = procs.box_ticks()
     _log_statements(statements_before, _fan_out_statements(stack), n)
+    server, reads = server_io.spent(io_before, server_pages(), n)
+    step(f"PostgreSQL's pages: {server}")
+    step(f"blocks read from outside shared_buffers per delivery, by relation: {reads}")
     spent = {k: v - before.get(k, 0.0) for k, v in cpu_by_process(stack).items()}
     db_spent = {k: v - db_before.get(k, 0.0) for k, v in database_cpu().items()}
     mocks_spent = {
@@ -501,8 +510,14 @@ def broadcast_watched(stack: Stack, tag: str, n: int) -> tuple[float, float]:
     # The mocks share the two cores with what C measures: their load is part of the box's.
     simulated = ", ".join(f"{k} {v / n * 1e6:.0f}" for k, v in sorted(mocks_spent.items()) if v)
     step(f"mocks' CPU (not in C), µs per delivery: {simulated}")
-    idle, total = (a - b for a, b in zip(idle_after, idle_before, strict=True))
-    step(f"the box idle during the broadcast: {idle / max(total, 1):.0%} of its cores")
+    idle, stolen, total = (a - b for a, b in zip(idle_after, idle_before, strict=True))
+    total = max(total, 1)
+    step(
+        f"the box during the broadcast: idle {idle / total:.0%} of its cores,"
+        f" taken by the host {stolen / total:.0%}, busy "
+        f"{(total - idle - stolen) / procs.TICKS / n * 1e6:.0f}"
+        " µs per delivery"
+    )
     return rate, sum(spent.values())
 
 
@@ -530,14 +545,16 @@ class Floors:
         step("M: mock capacity")
         return load.mock_capacity(self.url, self.creds, 20000, self.concurrency)
 
-    def sample(self, when: str) -> None:
-        """One half of R and of F."""
+    def sample(self, when: str, pooled: bool = True) -> None:
+        """One half of R and of F; not `pooled`: only logged, to show how far the box's speed
+        drifted since (after T30: whether T30's deliveries cost more, or the box ran slower)."""
         seconds = self.celery.run(self.R_TASKS)
         cpu, answered = load.client_cpu(
             self.url, self.creds, self.F_REQUESTS, self.concurrency, self.F_RUNS
         )
-        self.r_tasks, self.r_seconds = self.r_tasks + self.R_TASKS, self.r_seconds + seconds
-        self.f_requests, self.f_cpu = self.f_requests + answered, self.f_cpu + cpu
+        if pooled:
+            self.r_tasks, self.r_seconds = self.r_tasks + self.R_TASKS, self.r_seconds + seconds
+            self.f_requests, self.f_cpu = self.f_requests + answered, self.f_cpu + cpu
         r, f = self.R_TASKS / seconds, cpu / max(answered, 1) * 1e6
         step(f"R and F {when}: {r:,.1f} tasks/s, {f:.1f} µs per request")
 
