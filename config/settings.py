@@ -81,6 +81,11 @@ class Settings:
     # Longest a bulk batch (push_bulk, sms_bulk) waits while transactional tasks wait in the
     # broker (notifier.give_way); 0 turns giving way off.
     bulk_give_way_max_seconds: float = 2.0
+    # A broadcast's fan-out writes its next chunk only while its lane holds fewer than this
+    # many deliveries waiting in the broker (0: no limit). Written far ahead of the pushes, a
+    # million rows outgrow the database's cache before they are sent, and every push, record
+    # and ack reads its pages back in.
+    broadcast_ahead_max: int = 20000
 
     carrier_url: str = "http://127.0.0.1:8003"
     carrier_access_key: str = "demo"

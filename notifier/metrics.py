@@ -39,6 +39,11 @@ TOPPED_UP = Counter(
     "Deliveries a transactional task took from its lane's backlog, beyond its own",
     ["lane"],
 )
+FAN_OUT_WAITED = Counter(
+    "notifier_fan_out_waited_seconds",
+    "Seconds broadcast fan-outs waited for their lane's backlog to drain",
+    ["lane"],
+)
 QUEUE_DEPTH = Gauge("notifier_queue_depth", "Tasks waiting in each broker queue", ["queue"])
 GAVE_WAY = Counter(
     "notifier_bulk_gave_way_seconds",

@@ -20,9 +20,11 @@ from sqlalchemy.orm import Session
 
 from config.settings import get_settings
 from notifier.domain import states
-from notifier.domain.policy import MessageClass
+from notifier.domain.policy import MessageClass, lane
 from notifier.domain.segments import Segment, parse_segment
+from notifier.metrics import FAN_OUT_WAITED
 from notifier.pipeline import publish
+from notifier.queue_depth import depths_if_known
 from notifier.store import audience, fan_out_rows, repo
 from notifier.store.audience import Target
 from notifier.store.db import is_postgres, transaction
@@ -184,16 +186,47 @@ def publish_chunk(chunk: Chunk) -> None:
         publish.push(chunk.deliveries[start : start + size], bulk=chunk.bulk)
 
 
-def fan_out(broadcast_id: uuid.UUID, budget: float = SLICE_SECONDS) -> bool:
-    """Fan out chunks for about `budget` seconds; True when the whole audience is enqueued."""
+def fan_out(broadcast_id: uuid.UUID, budget: float = SLICE_SECONDS, size: int = CHUNK) -> bool:
+    """Fan out chunks of `size` for about `budget` seconds, each once the lane has room for it
+    (lane_has_room); True when the whole audience is enqueued."""
     started = time.monotonic()
     while True:
-        chunk = fan_out_chunk(broadcast_id)
+        chunk = fan_out_chunk(broadcast_id, size)
         publish_chunk(chunk)
         if chunk.finished:
             return True
-        if time.monotonic() - started > budget:
+        left = budget - (time.monotonic() - started)
+        if left <= 0 or not lane_has_room(lane("push", chunk.bulk), left):
             return False
+
+
+# How often a fan-out waiting for room looks at its lane again: a bulk lane drains a batch of
+# 1,000 in a fraction of a second, and one look is one Redis round trip.
+ROOM_STEP_SECONDS = 0.05
+
+
+def lane_has_room(queue: str, within: float) -> bool:
+    """Wait, at most `within` seconds, until the lane's waiting deliveries (its tasks in the
+    broker, each counted as a full batch) are fewer than NOTIFIER_BROADCAST_AHEAD_MAX; True once
+    they are. A broker whose depth cannot be read is taken to have room: pacing is for the
+    database's cache, and a fan-out that stopped for it would stop the broadcast."""
+    ahead_max = get_settings().broadcast_ahead_max
+    if ahead_max <= 0:
+        return True
+    started = time.monotonic()
+    while True:
+        depths = depths_if_known([queue])
+        if depths is None or depths.get(queue, 0) * batch_size() < ahead_max:
+            break
+        left = within - (time.monotonic() - started)
+        if left <= 0:
+            FAN_OUT_WAITED.labels(queue).inc(within)
+            return False
+        time.sleep(min(ROOM_STEP_SECONDS, left))
+    waited = time.monotonic() - started
+    if waited > ROOM_STEP_SECONDS / 2:  # not a lone look at the depth
+        FAN_OUT_WAITED.labels(queue).inc(waited)
+    return True
 
 
 def continue_later(broadcast_ids: Sequence[uuid.UUID]) -> None:
