@@ -470,7 +470,7 @@ def measure(stack: Stack, n: int, figures: Figures, broadcast_only: bool = False
     figures.add("T0", f"broadcast to {n:,}, 0 ms provider latency", t0, "deliveries/s")
     figures.add("C", "notifier CPU per delivered notification (T0 run)", spent / n * 1e6, "µs")
     if not broadcast_only:
-        with_latency(stack, n, figures)
+        with_latency(stack, n, figures, floors)
         floors.sample("after T30 (not pooled)", pooled=False)
         under_broadcast(stack, n, figures)
         step("fallback lateness, 1,000 supplement messages")
@@ -558,6 +558,14 @@ class Floors:
         r, f = self.R_TASKS / seconds, cpu / max(answered, 1) * 1e6
         step(f"R and F {when}: {r:,.1f} tasks/s, {f:.1f} µs per request")
 
+    def f_at_latency(self, latency_ms: int) -> None:
+        """F with the provider's latency as injected now, only logged: what the transport
+        itself spends more per request when its answers come late."""
+        cpu, answered = load.client_cpu(
+            self.url, self.creds, self.F_REQUESTS, self.concurrency, self.F_RUNS
+        )
+        step(f"F at {latency_ms} ms provider latency: {cpu / max(answered, 1) * 1e6:.1f} µs")
+
     def r(self) -> float:
         return self.r_tasks / self.r_seconds
 
@@ -565,12 +573,13 @@ class Floors:
         return self.f_cpu / max(self.f_requests, 1) * 1e6
 
 
-def with_latency(stack: Stack, n: int, figures: Figures) -> None:
+def with_latency(stack: Stack, n: int, figures: Figures, floors: Floors) -> None:
     for mock in ("apns", "fcm"):
         stack.set_faults(mock, [{"latency_ms": 30}])
     step("T30: 30 ms provider latency")
     t30, _ = broadcast_watched(stack, "t30", n)
     figures.add("T30", f"broadcast to {n:,}, 30 ms provider latency", t30, "deliveries/s")
+    floors.f_at_latency(30)
     for mock in ("apns", "fcm"):
         stack.set_faults(mock, [])
         stack.clear_received(mock)
