@@ -545,13 +545,15 @@ class Floors:
         step("M: mock capacity")
         return load.mock_capacity(self.url, self.creds, 20000, self.concurrency)
 
+    def bare_loop(self) -> tuple[float, int]:
+        """F's runs of the bare client loop: (CPU seconds, requests answered)."""
+        return load.client_cpu(self.url, self.creds, self.F_REQUESTS, self.concurrency, self.F_RUNS)
+
     def sample(self, when: str, pooled: bool = True) -> None:
         """One half of R and of F; not `pooled`: only logged, to show how far the box's speed
         drifted since (after T30: whether T30's deliveries cost more, or the box ran slower)."""
         seconds = self.celery.run(self.R_TASKS)
-        cpu, answered = load.client_cpu(
-            self.url, self.creds, self.F_REQUESTS, self.concurrency, self.F_RUNS
-        )
+        cpu, answered = self.bare_loop()
         if pooled:
             self.r_tasks, self.r_seconds = self.r_tasks + self.R_TASKS, self.r_seconds + seconds
             self.f_requests, self.f_cpu = self.f_requests + answered, self.f_cpu + cpu
@@ -561,9 +563,7 @@ class Floors:
     def f_at_latency(self, latency_ms: int) -> None:
         """F with the provider's latency as injected now, only logged: what the transport
         itself spends more per request when its answers come late."""
-        cpu, answered = load.client_cpu(
-            self.url, self.creds, self.F_REQUESTS, self.concurrency, self.F_RUNS
-        )
+        cpu, answered = self.bare_loop()
         step(f"F at {latency_ms} ms provider latency: {cpu / max(answered, 1) * 1e6:.1f} µs")
 
     def r(self) -> float:

@@ -10,11 +10,10 @@ always moves. One Redis round trip per batch of hundreds when nothing waits.
 
 from __future__ import annotations
 
-import time
-
 from config.settings import get_settings
 from notifier.metrics import GAVE_WAY
 from notifier.queue_depth import depths_if_known
+from notifier.waiting import wait_while
 
 TRANSACTIONAL = ("push", "sms")
 STEP_SECONDS = 0.02
@@ -26,11 +25,7 @@ def give_way(lane: str) -> float:
     cap = get_settings().bulk_give_way_max_seconds
     if cap <= 0:
         return 0.0
-    started = time.monotonic()
-    waited = 0.0
-    while waited < cap and _transactional_waiting():
-        time.sleep(min(STEP_SECONDS, cap - waited))
-        waited = time.monotonic() - started
+    waited, _ = wait_while(_transactional_waiting, cap, STEP_SECONDS)
     if waited:
         GAVE_WAY.labels(lane).inc(waited)
     return waited

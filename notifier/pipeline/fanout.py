@@ -30,6 +30,7 @@ from notifier.store.audience import Target
 from notifier.store.db import is_postgres, transaction
 from notifier.store.ids import new_id
 from notifier.store.models import Broadcast, Delivery, Message
+from notifier.waiting import wait_while
 
 # Recipients per fan-out transaction. Every chunk pays a fixed cost whatever its size (the
 # broadcast row locked and its cursor written, the audience queries, the writes, a commit):
@@ -213,20 +214,15 @@ def lane_has_room(queue: str, within: float) -> bool:
     ahead_max = get_settings().broadcast_ahead_max
     if ahead_max <= 0:
         return True
-    started = time.monotonic()
-    while True:
+
+    def full() -> bool:
         depths = depths_if_known([queue])
-        if depths is None or depths.get(queue, 0) * batch_size() < ahead_max:
-            break
-        left = within - (time.monotonic() - started)
-        if left <= 0:
-            FAN_OUT_WAITED.labels(queue).inc(within)
-            return False
-        time.sleep(min(ROOM_STEP_SECONDS, left))
-    waited = time.monotonic() - started
-    if waited > ROOM_STEP_SECONDS / 2:  # not a lone look at the depth
+        return depths is not None and depths.get(queue, 0) * batch_size() >= ahead_max
+
+    waited, room = wait_while(full, within, ROOM_STEP_SECONDS)
+    if waited:
         FAN_OUT_WAITED.labels(queue).inc(waited)
-    return True
+    return room
 
 
 def continue_later(broadcast_ids: Sequence[uuid.UUID]) -> None:

@@ -6,6 +6,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import redis
@@ -18,8 +19,9 @@ from tests.integration.test_broadcasts import N, counts, seed
 from tests.services import REDIS_URL
 
 
-def lane_tasks() -> list[str]:
-    return sorted(p.name for p in get_settings().broker_folder.glob("*.push_bulk.msg"))
+def lane_tasks() -> list[Path]:
+    """The bulk lane's tasks in the filesystem broker's folder."""
+    return list(get_settings().broker_folder.glob("*.push_bulk.msg"))
 
 
 def waited(queue: str) -> float:
@@ -48,7 +50,7 @@ def test_a_fan_out_stops_writing_while_its_lane_holds_the_most_it_may(paced):
     assert broadcasts.progress(paced)["state"] == "fanning_out"
     assert 0 < waited("push_bulk") - before <= 0.3  # what was left of the slice
     # the pushes took the lane's tasks: the next slice writes until the lane is full again
-    for task in get_settings().broker_folder.glob("*.push_bulk.msg"):
+    for task in lane_tasks():
         task.unlink()
     assert not fanout.fan_out(paced, budget=0.3, size=200)
     assert counts(paced)[0] == 700
@@ -61,7 +63,7 @@ def test_a_fan_out_keeps_pace_with_the_lane_draining(paced):
 
     def push_workers() -> None:
         while not done.is_set():
-            tasks = list(get_settings().broker_folder.glob("*.push_bulk.msg"))
+            tasks = lane_tasks()
             seen.append(len(tasks))
             for task in tasks[:1]:
                 task.unlink()
