@@ -47,7 +47,8 @@ def send_push(
     now = repo.utcnow()
     # Record within most of the lease: past it the sweep may re-queue what we already sent.
     record_by = time.monotonic() + 0.8 * get_settings().sending_lease_seconds
-    with transaction() as session:
+    # One statement on PostgreSQL, whatever the top-up (claims.claim_pushes).
+    with transaction(one_statement=True) as session:
         top_up = batching.top_up(lane, free=claims.top_up_is_free(session))
         claimed, messages = claims.claim_pushes(session, delivery_ids, top_up)
     if not claimed:

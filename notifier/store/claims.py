@@ -239,7 +239,9 @@ def claim_pushes(
 ) -> tuple[list[PushDelivery], dict[uuid.UUID, PushMessage]]:
     """Claim queued push deliveries as plain rows, with their messages. On PostgreSQL the
     claiming UPDATE returns the message columns too (UPDATE ... FROM messages): one statement
-    where a second would read the messages (SQLite's RETURNING cannot name another table)."""
+    where a second would read the messages (SQLite's RETURNING cannot name another table).
+    It stays one statement there, top-up or not: the push stage runs it in autocommit
+    (db.transaction(one_statement=True))."""
     messages: dict[uuid.UUID, PushMessage] = {}
     joined = is_postgres(session)
     payloads = _Payloads()

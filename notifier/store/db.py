@@ -139,11 +139,20 @@ def _sessionmaker(url: str) -> sessionmaker[Session]:
 
 
 @contextmanager
-def transaction() -> Iterator[Session]:
-    """One unit of work: commits on success, rolls back on any exception."""
+def transaction(one_statement: bool = False) -> Iterator[Session]:
+    """One unit of work: commits on success, rolls back on any exception.
+
+    `one_statement`: the caller runs a single statement on PostgreSQL (the push claim). It then
+    runs in autocommit, where the statement is its own transaction: one round trip to the
+    server where BEGIN, the statement and COMMIT are three, and under a broadcast each round
+    trip on a one-time code's path waits its turn for a CPU. A second statement in it would
+    commit apart from the first. SQLite's units keep their BEGIN IMMEDIATE (its claims are
+    several statements)."""
     session = _sessionmaker(get_settings().db_url)()
     try:
         with session.begin():
+            if one_statement and is_postgres(session):
+                session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
             yield session
     finally:
         session.close()

@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import psycopg
 import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -151,7 +152,7 @@ def test_concurrent_topped_up_push_claims_never_overlap(migrated):
 
     def claim(k: int) -> None:
         for own in ids[k::4]:
-            with transaction() as s:
+            with transaction(one_statement=True) as s:  # as the push stage claims
                 won.append(
                     [d.id for d in claims.claim_pushes(s, [own], claims.TopUp("push", 7))[0]]
                 )
@@ -159,6 +160,37 @@ def test_concurrent_topped_up_push_claims_never_overlap(migrated):
     all_at_once(claim)
     claimed = [i for batch in won for i in batch]
     assert sorted(claimed) == sorted(ids)
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+@pytest.mark.parametrize("top_up", [None, claims.TopUp("push", 5)])
+def test_a_push_claim_is_one_exchange_with_the_server_and_commits_at_once(
+    migrated, monkeypatch: pytest.MonkeyPatch, top_up: claims.TopUp | None
+):
+    """The push stage's claim runs in autocommit (db.transaction(one_statement=True)): the
+    statement, without BEGIN and COMMIT around it, and its rows are claimed for every other
+    connection as soon as it returns."""
+    backlog = _seed(3, lane="push")
+    exchanges: list[object] = []
+    wait = psycopg.Connection.wait
+
+    def counted(self: psycopg.Connection[Any], gen: Any, *args: Any, **kwargs: Any) -> Any:
+        exchanges.append(gen)
+        return wait(self, gen, *args, **kwargs)
+
+    with transaction(one_statement=True) as s:
+        raw = s.connection().connection.driver_connection  # checked out (and pinged) first
+        assert isinstance(raw, psycopg.Connection)
+        with monkeypatch.context() as m:
+            m.setattr(psycopg.Connection, "wait", counted)
+            rows, _ = claims.claim_pushes(s, [backlog[2]], top_up)
+        assert len(exchanges) == 1
+        assert raw.info.transaction_status == psycopg.pq.TransactionStatus.IDLE  # no COMMIT due
+        with transaction() as other:
+            seen = other.scalars(text("SELECT state FROM deliveries WHERE id = :i"),
+                                 {"i": backlog[2]}).one()  # fmt: skip
+        assert seen == "sending"
+    assert len(rows) == (3 if top_up else 1)
 
 
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
