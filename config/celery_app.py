@@ -91,12 +91,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
 
 def make_app(settings: Settings | None = None) -> Celery:
     """The worker-side app: configured from the environment, with every task module included."""
-    from celery.signals import (
-        after_setup_logger,
-        after_setup_task_logger,
-        worker_init,
-        worker_process_init,
-    )
+    from celery.signals import after_setup_logger, after_setup_task_logger, worker_process_init
 
     from notifier import logs
 
@@ -107,7 +102,6 @@ def make_app(settings: Settings | None = None) -> Celery:
     if settings.metrics_port:
         _serve_metrics(settings)
     worker_process_init.connect(_warm_up, weak=False)
-    worker_init.connect(_carry_nice, weak=False)
     app = app_for(settings)
     app.conf.include = [
         "workers.push",
@@ -117,14 +111,6 @@ def make_app(settings: Settings | None = None) -> Celery:
         "workers.broadcast",
     ]
     return app
-
-
-def _carry_nice(**_: object) -> None:
-    """A niced worker (the Procfile's bulk lanes) yields to other sessions too, not only
-    within its own (notifier.autogroup)."""
-    from notifier import autogroup
-
-    autogroup.carry_nice()
 
 
 def _warm_up(**_: object) -> None:

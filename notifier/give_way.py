@@ -6,11 +6,15 @@ nice reaches: the database, the API taking its acks, the providers. So before ea
 bulk lane looks at the transactional queues and, while tasks wait there, holds its batch
 back: in short steps, and never longer than NOTIFIER_BULK_GIVE_WAY_MAX_SECONDS, so a campaign
 always moves. One Redis round trip per batch of hundreds when nothing waits.
+
+And a niced bulk worker yields the CPU to other sessions while transactional work is about
+(notifier.autogroup, notifier.transactional_seen): one more Redis round trip per batch.
 """
 
 from __future__ import annotations
 
 from config.settings import get_settings
+from notifier import autogroup, transactional_seen
 from notifier.metrics import GAVE_WAY
 from notifier.queue_depth import depths_if_known
 from notifier.waiting import wait_while
@@ -21,13 +25,16 @@ STEP_SECONDS = 0.02
 
 def give_way(lane: str) -> float:
     """Before a bulk batch on `lane`: wait while transactional tasks wait, at most the
-    configured cap; returns the seconds waited."""
+    configured cap (0: not at all), and yield the CPU while transactional work is about;
+    returns the seconds waited."""
     cap = get_settings().bulk_give_way_max_seconds
-    if cap <= 0:
-        return 0.0
-    waited, _ = wait_while(_transactional_waiting, cap, STEP_SECONDS)
+    waited = 0.0
+    if cap > 0:
+        waited, _ = wait_while(_transactional_waiting, cap, STEP_SECONDS)
     if waited:
         GAVE_WAY.labels(lane).inc(waited)
+    # A broker that cannot tell (AMQP, or Redis away): yield, as the worker's nice asks.
+    autogroup.yield_share(transactional_seen.recent() is not False)
     return waited
 
 

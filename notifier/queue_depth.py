@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 
 
 @functools.lru_cache(maxsize=4)
-def _client(url: str) -> redis.Redis:
+def client_for(url: str) -> redis.Redis:
     # One client (and connection pool) per process: the bulk lanes ask before every batch.
     # redis-py notices a fork and opens fresh connections in the child.
     return redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
@@ -41,7 +41,7 @@ def queue_depths(queues: Sequence[str] | None = None) -> dict[str, int]:
     if not readable():
         scheme = settings.broker.split(":", 1)[0]
         raise ValueError(f"queue depths are read from Redis or the filesystem, not {scheme}")
-    pipe = _client(settings.broker).pipeline(transaction=False)
+    pipe = client_for(settings.broker).pipeline(transaction=False)
     for q in names:
         pipe.llen(f"{settings.broker_key_prefix}{q}")
     return {q: int(n) for q, n in zip(names, pipe.execute(), strict=True)}

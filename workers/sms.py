@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from config.celery_app import SMS_POLL, SMS_SEND
+from notifier import transactional_seen
 from notifier.give_way import give_way
 from notifier.pipeline.sms import send_sms
 from notifier.pipeline.sms_poll import poll_reports
@@ -14,7 +15,10 @@ from workers._task import current_lane, on_bulk_lane, task
 def send(delivery_ids: list[str]) -> int:
     if on_bulk_lane():
         give_way("sms_bulk")
-    return send_sms(parse_ids(delivery_ids), lane=current_lane())
+        return send_sms(parse_ids(delivery_ids), lane=current_lane())
+    sent = send_sms(parse_ids(delivery_ids), lane=current_lane())
+    transactional_seen.mark()  # after the send: off a one-time code's path
+    return sent
 
 
 @task(SMS_POLL)

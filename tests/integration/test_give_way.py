@@ -10,6 +10,7 @@ import pytest
 import redis
 
 from config.settings import get_settings
+from notifier import autogroup, transactional_seen
 from notifier.give_way import give_way
 from notifier.queue_depth import queue_depths
 from tests.services import REDIS_URL
@@ -68,3 +69,46 @@ def test_an_unreadable_broker_never_holds_a_batch(env):
     assert give_way("push_bulk") == 0.0
     with pytest.raises(ValueError, match="not amqp"):
         queue_depths(["push"])
+
+
+@pytest.fixture
+def shares(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[bool]]:
+    """What give_way asked of the autogroup (yield or not), in order."""
+    asked: list[bool] = []
+    monkeypatch.setattr(autogroup, "yield_share", asked.append)
+    transactional_seen.forget()
+    yield asked
+    transactional_seen.forget()
+
+
+def test_a_bulk_lane_yields_while_transactional_work_is_about(on_redis, redis_prefix, shares):
+    give_way("push_bulk")
+    transactional_seen.mark()  # a one-time code's task ran
+    ttl = on_redis.pttl(f"{redis_prefix}{transactional_seen.KEY}")
+    assert 0 < ttl <= transactional_seen.HOLD_SECONDS * 1000
+    give_way("sms_bulk")
+    on_redis.delete(f"{redis_prefix}{transactional_seen.KEY}")  # as when the mark expires
+    give_way("push_bulk")
+    assert shares == [False, True, False]
+
+
+def test_the_mark_is_written_a_few_times_a_second_at_most(on_redis, redis_prefix, shares):
+    key = f"{redis_prefix}{transactional_seen.KEY}"
+    transactional_seen.mark()
+    on_redis.delete(key)
+    transactional_seen.mark()  # within HOLD_SECONDS / 4 of the last: not written again
+    assert on_redis.exists(key) == 0
+
+
+def test_the_mark_on_the_filesystem_broker_and_a_broker_that_cannot_tell(env, tmp_path, shares):
+    env.setenv("NOTIFIER_HOME", str(tmp_path))
+    get_settings().broker_folder.mkdir(parents=True)
+    give_way("push_bulk")
+    transactional_seen.mark()
+    give_way("push_bulk")
+    env.setenv("NOTIFIER_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//")
+    get_settings.cache_clear()
+    transactional_seen.forget()
+    transactional_seen.mark()  # nowhere to write it: no error
+    give_way("push_bulk")  # cannot tell: yields, as the worker's nice asks
+    assert shares == [False, True, True]

@@ -14,11 +14,11 @@ from notifier import queue_depth
 def redis_away(env):
     # Nothing listens on port 1: every read is refused at once.
     env.setenv("NOTIFIER_BROKER_URL", "redis://127.0.0.1:1/0")
-    queue_depth._client.cache_clear()
+    queue_depth.client_for.cache_clear()
     env.setattr(queue_depth._Unreadable, "warned_at", None)
     env.setattr(queue_depth._Unreadable, "failures", 0)
     yield
-    queue_depth._client.cache_clear()
+    queue_depth.client_for.cache_clear()
 
 
 def _warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
