@@ -35,6 +35,12 @@ class _Group:
     usable = True  # False once the file proved missing or refused: no more tries
 
 
+def can_yield() -> bool:
+    """Whether yield_share may write anything here: the process is niced and its autogroup
+    has not proved missing or refused. Callers ask first, to spare reading what to yield to."""
+    return os.nice(0) > 0 and _Group.usable
+
+
 def yield_share(yielding: bool, path: Path = AUTOGROUP) -> int | None:
     """Set this session's autogroup nice to this process's nice (`yielding`) or to 0; returns
     the nice written, or None when nothing was written (not niced, already so, no autogroups

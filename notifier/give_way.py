@@ -8,7 +8,8 @@ back: in short steps, and never longer than NOTIFIER_BULK_GIVE_WAY_MAX_SECONDS, 
 always moves. One Redis round trip per batch of hundreds when nothing waits.
 
 And a niced bulk worker yields the CPU to other sessions while transactional work is about
-(notifier.autogroup, notifier.transactional_seen): one more Redis round trip per batch.
+(notifier.autogroup, notifier.transactional_seen): one more Redis round trip per batch, for
+niced workers only.
 """
 
 from __future__ import annotations
@@ -33,8 +34,9 @@ def give_way(lane: str) -> float:
         waited, _ = wait_while(_transactional_waiting, cap, STEP_SECONDS)
     if waited:
         GAVE_WAY.labels(lane).inc(waited)
-    # A broker that cannot tell (AMQP, or Redis away): yield, as the worker's nice asks.
-    autogroup.yield_share(transactional_seen.recent() is not False)
+    if autogroup.can_yield():
+        # A broker that cannot tell (AMQP, or Redis away): yield, as the worker's nice asks.
+        autogroup.yield_share(transactional_seen.recent() is not False)
     return waited
 
 

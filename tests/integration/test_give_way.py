@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -75,6 +76,7 @@ def test_an_unreadable_broker_never_holds_a_batch(env):
 def shares(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[bool]]:
     """What give_way asked of the autogroup (yield or not), in order."""
     asked: list[bool] = []
+    monkeypatch.setattr(autogroup, "can_yield", lambda: True)  # as a niced bulk worker
     monkeypatch.setattr(autogroup, "yield_share", asked.append)
     transactional_seen.forget()
     yield asked
@@ -112,3 +114,14 @@ def test_the_mark_on_the_filesystem_broker_and_a_broker_that_cannot_tell(env, tm
     transactional_seen.mark()  # nowhere to write it: no error
     give_way("push_bulk")  # cannot tell: yields, as the worker's nice asks
     assert shares == [False, True, True]
+
+
+def test_a_worker_at_nice_0_never_reads_the_mark(on_redis, monkeypatch: pytest.MonkeyPatch):
+    """The demo's workers and any run without nice: no round trip for a share never changed."""
+
+    def read() -> bool:
+        raise AssertionError("read the mark")
+
+    monkeypatch.setattr(transactional_seen, "recent", read)
+    monkeypatch.setattr(os, "nice", lambda _increment: 0)
+    assert give_way("push_bulk") == 0.0

@@ -46,6 +46,7 @@ def test_a_process_at_nice_0_never_writes(tmp_path: Path, monkeypatch: pytest.Mo
     path = _group(tmp_path, 0)
     assert autogroup.yield_share(True, path) is None
     assert path.read_text() == "/autogroup-85 nice 0\n"
+    assert not autogroup.can_yield()
 
 
 def test_no_autogroups_or_a_refusal_stops_the_tries(
