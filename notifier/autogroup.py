@@ -45,9 +45,10 @@ def yield_share(yielding: bool, path: Path = AUTOGROUP) -> int | None:
     """Set this session's autogroup nice to this process's nice (`yielding`) or to 0; returns
     the nice written, or None when nothing was written (not niced, already so, no autogroups
     on this kernel, or refused: logged once, the worker runs on at full weight)."""
-    nice = os.nice(0)
-    wanted = nice if yielding else 0
-    if nice <= 0 or not _Group.usable or _Group.written == wanted:
+    if not can_yield():
+        return None
+    wanted = os.nice(0) if yielding else 0
+    if _Group.written == wanted:
         return None
     try:
         if _Group.written is None:

@@ -12,14 +12,23 @@ command a few times a second, never on a one-time code's path.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import redis
 
-from config.settings import get_settings
+from config.settings import Settings, get_settings
 from notifier.queue_depth import client_for, readable
 
 HOLD_SECONDS = 2.0
 KEY = "notifier.transactional_seen"
+
+
+def _path(settings: Settings) -> Path:
+    return settings.broker_folder / KEY
+
+
+def _key(settings: Settings) -> str:
+    return f"{settings.broker_key_prefix}{KEY}"
 
 
 class _Marked:
@@ -35,11 +44,10 @@ def mark() -> None:
     settings = get_settings()
     try:
         if settings.uses_filesystem_broker:
-            path = settings.broker_folder / KEY
-            path.touch()
+            _path(settings).touch()
         elif readable():
             client = client_for(settings.broker)
-            client.set(f"{settings.broker_key_prefix}{KEY}", b"1", px=int(HOLD_SECONDS * 1000))
+            client.set(_key(settings), b"1", px=int(HOLD_SECONDS * 1000))
     except (redis.RedisError, OSError):
         _Marked.at = None  # try again at the next task
 
@@ -50,12 +58,12 @@ def recent() -> bool | None:
     settings = get_settings()
     try:
         if settings.uses_filesystem_broker:
-            path = settings.broker_folder / KEY
+            path = _path(settings)
             return path.exists() and time.time() - path.stat().st_mtime < HOLD_SECONDS
         if not readable():
             return None
         client = client_for(settings.broker)
-        return bool(client.exists(f"{settings.broker_key_prefix}{KEY}"))
+        return bool(client.exists(_key(settings)))
     except (redis.RedisError, OSError):
         return None
 

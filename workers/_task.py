@@ -6,10 +6,13 @@ backoff instead of being dropped; the maintenance sweep is the second net under 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from config.celery_app import app
+from notifier import transactional_seen
+from notifier.give_way import give_way
 from notifier.store.db import DATABASE_AWAY
 
 
@@ -36,3 +39,16 @@ def current_lane() -> str | None:
 def on_bulk_lane() -> bool:
     """Whether the running task was taken from a bulk lane (push_bulk, sms_bulk)."""
     return (current_lane() or "").endswith("_bulk")
+
+
+@contextmanager
+def taking_turns(bulk_lane: str) -> Iterator[None]:
+    """Around a send task's batch: on the bulk lane it gives way first (notifier.give_way);
+    on the transactional lane it leaves its mark after (notifier.transactional_seen), off a
+    one-time code's path."""
+    bulk = on_bulk_lane()
+    if bulk:
+        give_way(bulk_lane)
+    yield
+    if not bulk:
+        transactional_seen.mark()

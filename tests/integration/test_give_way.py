@@ -125,3 +125,25 @@ def test_a_worker_at_nice_0_never_reads_the_mark(on_redis, monkeypatch: pytest.M
     monkeypatch.setattr(transactional_seen, "recent", read)
     monkeypatch.setattr(os, "nice", lambda _increment: 0)
     assert give_way("push_bulk") == 0.0
+
+
+@pytest.mark.parametrize("bulk", [True, False])
+def test_a_send_task_gives_way_on_the_bulk_lane_and_marks_on_the_other(
+    monkeypatch: pytest.MonkeyPatch, bulk: bool
+):
+    """workers._task.taking_turns, around each send task's batch: give way before a bulk
+    batch; leave the mark after a transactional one, and only once it went through."""
+    from workers import _task
+
+    calls: list[str] = []
+    monkeypatch.setattr(_task, "on_bulk_lane", lambda: bulk)
+    monkeypatch.setattr(_task, "give_way", lambda lane: calls.append(f"give_way {lane}"))
+    monkeypatch.setattr(transactional_seen, "mark", lambda: calls.append("mark"))
+    with _task.taking_turns("push_bulk"):
+        calls.append("send")
+    with pytest.raises(RuntimeError), _task.taking_turns("push_bulk"):
+        raise RuntimeError("the batch failed")
+    if bulk:
+        assert calls == ["give_way push_bulk", "send", "give_way push_bulk"]
+    else:
+        assert calls == ["send", "mark"]
